@@ -1,0 +1,14 @@
+"""Algorithms: one module each, with `configure`, `init`, `update`, `act`, `nets` and `EXTRA_COLUMNS`."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from jaxlab.algos import ppo
+
+ALGORITHMS: dict[str, ModuleType] = {"PPO": ppo}
+
+
+def get(name: str) -> ModuleType:
+    """The algorithm module for a spec's `agent.algorithm.name` (validated by spec.py)."""
+    return ALGORITHMS[name]

@@ -1,0 +1,112 @@
+"""Flax linen networks. Layer names map one-to-one onto PyTorch `state_dict` keys at export:
+`body_{i}` -> `body.{i}`, `conv_{i}` -> `conv.{i}`, `policy_head`, `value_head`, `log_std`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS = {
+    "relu": nn.relu,
+    "tanh": nn.tanh,
+    "elu": nn.elu,
+    "leaky_relu": nn.leaky_relu,
+    "selu": nn.selu,
+    "sigmoid": nn.sigmoid,
+    "silu": nn.silu,
+}
+
+
+def kernel_init(init_fn: str, scale: float) -> nn.initializers.Initializer:
+    """PyTorch-named initialisers; `scale` is the orthogonal gain (sqrt(2) hidden, 0.01 policy, 1 value)."""
+    if init_fn == "orthogonal_":
+        return nn.initializers.orthogonal(scale)
+    if init_fn == "xavier_uniform_":
+        return nn.initializers.xavier_uniform()
+    return nn.initializers.kaiming_uniform()
+
+
+class Body(nn.Module):
+    """Optional conv layers (NHWC, VALID padding) then dense hidden layers."""
+
+    hid_layers: Sequence[int]
+    activation: str
+    init_fn: str
+    conv_layers: Sequence[Sequence[int]] = ()  # [out_channels, kernel_size, stride]
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        init = kernel_init(self.init_fn, np.sqrt(2))
+        if self.conv_layers:
+            for i, (channels, kernel, stride) in enumerate(self.conv_layers):
+                x = act(nn.Conv(channels, (kernel, kernel), (stride, stride), "VALID", kernel_init=init, name=f"conv_{i}")(x))
+            # Flatten in NCHW order so the exported torch module can use nn.Flatten unchanged.
+            x = jnp.transpose(x, (*range(x.ndim - 3), x.ndim - 1, x.ndim - 3, x.ndim - 2))
+            x = x.reshape(*x.shape[:-3], -1)
+        for i, width in enumerate(self.hid_layers):
+            x = act(nn.Dense(width, kernel_init=init, name=f"body_{i}")(x))
+        return x
+
+
+class PolicyNet(nn.Module):
+    """Policy: logits [.., A] for discrete actions, or (mean [.., D], log_std [D]) for continuous ones."""
+
+    body: Body
+    num_actions: int | None  # discrete
+    action_dim: int | None  # continuous
+    log_std_init: float = 0.0
+
+    @nn.compact
+    def __call__(self, obs: jax.Array):
+        x = self.body(obs)
+        out = self.num_actions or self.action_dim
+        head = nn.Dense(out, kernel_init=kernel_init(self.body.init_fn, 0.01), name="policy_head")(x)
+        if self.num_actions:
+            return head
+        log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
+        return head, log_std
+
+
+class ValueNet(nn.Module):
+    """State value V(s) [..]."""
+
+    body: Body
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = self.body(obs)
+        return nn.Dense(1, kernel_init=kernel_init(self.body.init_fn, 1.0), name="value_head")(x)[..., 0]
+
+
+class ActorCriticNet(nn.Module):
+    """Shared body with a policy head and a value head; returns (policy output, value)."""
+
+    body: Body
+    num_actions: int | None
+    action_dim: int | None
+    log_std_init: float = 0.0
+
+    @nn.compact
+    def __call__(self, obs: jax.Array):
+        x = self.body(obs)
+        out = self.num_actions or self.action_dim
+        head = nn.Dense(out, kernel_init=kernel_init(self.body.init_fn, 0.01), name="policy_head")(x)
+        value = nn.Dense(1, kernel_init=kernel_init(self.body.init_fn, 1.0), name="value_head")(x)[..., 0]
+        if self.num_actions:
+            return head, value
+        log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
+        return (head, log_std), value
+
+
+def make_body(net_spec: dict) -> Body:
+    return Body(
+        hid_layers=tuple(net_spec["hid_layers"]),
+        activation=net_spec["hid_layers_activation"],
+        init_fn=net_spec["init_fn"],
+        conv_layers=tuple(tuple(layer) for layer in net_spec["conv_hid_layers"]) if net_spec["type"] == "ConvNet" else (),
+    )

@@ -1,0 +1,25 @@
+"""Optimisers from `net.optim_spec`, with gradient clipping and the lr schedule, on optax."""
+
+from __future__ import annotations
+
+import jax
+import optax
+
+
+def make_optimizer(
+    name: str, lr: jax.Array, eps: float, max_grad_norm: jax.Array | None, lr_decay_steps: int | None
+) -> optax.GradientTransformation:
+    """`lr` may be a traced array (searched trials vmap it); LinearToZero decays it over `lr_decay_steps`
+    gradient steps. The optimiser state layout depends only on `name` and whether clipping is on."""
+    learning_rate = optax.linear_schedule(lr, 0.0, lr_decay_steps) if lr_decay_steps else lr
+    if name == "Adam":
+        base = optax.adam(learning_rate, eps=eps)
+    elif name == "AdamW":
+        base = optax.adamw(learning_rate, eps=eps)
+    elif name == "RMSprop":
+        base = optax.rmsprop(learning_rate, eps=eps)
+    else:
+        base = optax.sgd(learning_rate)
+    if max_grad_norm is None:
+        return base
+    return optax.chain(optax.clip_by_global_norm(max_grad_norm), base)

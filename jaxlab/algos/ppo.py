@@ -1,0 +1,314 @@
+"""PPO: clipped surrogate, GAE, optional value clipping, entropy bonus, minibatch epochs.
+
+One update = collect `time_horizon` vector steps -> GAE -> `training_epoch` epochs of shuffled
+minibatches. Discrete (categorical) and continuous (Gaussian, state-independent log-std) actions;
+separate (`net` + `critic_net`) or shared (`net`) actor-critic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxlab.algos import distributions
+from jaxlab.algos.networks import ActorCriticNet, PolicyNet, ValueNet, make_body
+from jaxlab.algos.optim import make_optimizer
+from jaxlab.algos.returns import gae
+from jaxlab.algos.schedules import Schedule
+from jaxlab.envs import VecEnv, VecEnvState
+
+
+@dataclass(frozen=True, eq=False)
+class Static:
+    """Everything shape-changing or structural: one compiled program per distinct Static."""
+
+    env: VecEnv
+    policy_net: Any  # PolicyNet, or ActorCriticNet when shared
+    critic_net: Any  # ValueNet, or None when shared
+    time_horizon: int
+    num_minibatches: int
+    training_epoch: int
+    clip_vloss: bool
+    normalize_advantages: bool
+    optim_name: str
+    optim_eps: float
+    clip_grad: bool
+    lr_decay_steps: int | None  # grad steps over which lr decays linearly to zero (LinearToZero)
+
+    @property
+    def shared(self) -> bool:
+        return self.critic_net is None
+
+    @property
+    def frames_per_update(self) -> int:
+        return self.time_horizon * self.env.num_envs
+
+    @property
+    def grad_steps_per_update(self) -> int:
+        return self.training_epoch * self.num_minibatches
+
+
+@struct.dataclass
+class HParams:
+    """Float hyperparameters, arrays in the state so trials can be vmapped."""
+
+    lr: jax.Array
+    gamma: jax.Array
+    lam: jax.Array
+    clip_eps: Schedule
+    entropy_coef: Schedule
+    val_loss_coef: jax.Array
+    max_grad_norm: jax.Array
+
+
+@struct.dataclass
+class PPOState:
+    params: dict  # {"net": ..., "critic_net": ...} or {"net": ...} when shared
+    opt_state: Any
+    env_state: VecEnvState
+    obs: jax.Array  # [E, *obs_shape] current observation
+    key: jax.Array
+    hp: HParams
+    frame: jax.Array  # int32, env steps summed over envs
+    opt_step: jax.Array  # int32, gradient steps
+
+
+@struct.dataclass
+class Rollout:
+    """One update's experience, leaves [T, E, ...]."""
+
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    final_obs: jax.Array
+
+
+def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]:
+    """Split a validated spec into static settings and float hyperparameters."""
+    algo, net = spec["agent"]["algorithm"], spec["agent"]["net"]
+    body = make_body(net)
+    heads = dict(num_actions=env.num_actions, action_dim=env.action_dim, log_std_init=net["log_std_init"])
+    if net["shared"]:
+        policy_net, critic_net = ActorCriticNet(body, **heads), None
+    else:
+        policy_net, critic_net = PolicyNet(body, **heads), ValueNet(body)
+    batch = algo["time_horizon"] * env.num_envs
+    num_minibatches = batch // algo["minibatch_size"]
+    num_updates = -(-max_frame // batch)
+    lr_decay = net["lr_scheduler_spec"]["name"] == "LinearToZero"
+    static = Static(
+        env=env,
+        policy_net=policy_net,
+        critic_net=critic_net,
+        time_horizon=algo["time_horizon"],
+        num_minibatches=num_minibatches,
+        training_epoch=algo["training_epoch"],
+        clip_vloss=algo["clip_vloss"],
+        normalize_advantages=algo["normalize_advantages"],
+        optim_name=net["optim_spec"]["name"],
+        optim_eps=net["optim_spec"]["eps"],
+        clip_grad=net["clip_grad_val"] is not None,
+        lr_decay_steps=num_updates * num_minibatches * algo["training_epoch"] if lr_decay else None,
+    )
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    hp = HParams(
+        lr=f32(net["optim_spec"]["lr"]),
+        gamma=f32(algo["gamma"]),
+        lam=f32(algo["lam"]),
+        clip_eps=Schedule.from_spec(algo["clip_eps_spec"]),
+        entropy_coef=Schedule.from_spec(algo["entropy_coef_spec"]),
+        val_loss_coef=f32(algo["val_loss_coef"]),
+        max_grad_norm=f32(net["clip_grad_val"] or 0.0),
+    )
+    return static, hp
+
+
+def _optimizer(static: Static, hp: HParams) -> optax.GradientTransformation:
+    return make_optimizer(
+        static.optim_name, hp.lr, static.optim_eps, hp.max_grad_norm if static.clip_grad else None, static.lr_decay_steps
+    )
+
+
+def init(static: Static, key: jax.Array, hp: HParams) -> PPOState:
+    """One session's initial train state."""
+    key, policy_key, critic_key, env_key = jax.random.split(key, 4)
+    obs, env_state = static.env.reset(env_key)
+    params = {"net": static.policy_net.init(policy_key, obs[0])}
+    if not static.shared:
+        params["critic_net"] = static.critic_net.init(critic_key, obs[0])
+    return PPOState(
+        params=params,
+        opt_state=_optimizer(static, hp).init(params),
+        env_state=env_state,
+        obs=obs,
+        key=key,
+        hp=hp,
+        frame=jnp.zeros((), jnp.int32),
+        opt_step=jnp.zeros((), jnp.int32),
+    )
+
+
+def policy_and_value(static: Static, params: dict, obs: jax.Array):
+    """(policy output, value [..]) for observations [.., *obs_shape]."""
+    if static.shared:
+        return static.policy_net.apply(params["net"], obs)
+    return static.policy_net.apply(params["net"], obs), static.critic_net.apply(params["critic_net"], obs)
+
+
+def policy(static: Static, params: dict, obs: jax.Array):
+    """The policy output alone (logits, or (mean, log_std)); skips the critic when it is separate."""
+    if static.shared:
+        return static.policy_net.apply(params["net"], obs)[0]
+    return static.policy_net.apply(params["net"], obs)
+
+
+def value(static: Static, params: dict, obs: jax.Array) -> jax.Array:
+    if static.shared:
+        return static.policy_net.apply(params["net"], obs)[1]
+    return static.critic_net.apply(params["critic_net"], obs)
+
+
+def act(static: Static, params: dict, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
+    """Actions [E, ...] for observations [E, *obs_shape]: sampled when exploring, else the mode."""
+    policy_out = policy(static, params, obs)
+    if explore:
+        return distributions.sample(key, policy_out, static.env.discrete)
+    return distributions.mode(policy_out, static.env.discrete)
+
+
+def nets(params: dict) -> dict:
+    """Named networks for export: `net` (policy, or shared actor-critic) and `critic_net`."""
+    return dict(params)
+
+
+def collect(static: Static, state: PPOState) -> tuple[PPOState, Rollout]:
+    """Run the policy for `time_horizon` vector steps."""
+    discrete = static.env.discrete
+
+    def env_step(state: PPOState, _):
+        key, action_key, step_key = jax.random.split(state.key, 3)
+        policy_out, value_now = policy_and_value(static, state.params, state.obs)
+        action = distributions.sample(action_key, policy_out, discrete)
+        env_state, step = static.env.step(step_key, state.env_state, action)
+        transition = Rollout(
+            obs=state.obs,
+            action=action,
+            log_prob=distributions.log_prob(policy_out, action, discrete),
+            value=value_now,
+            reward=step.reward,
+            terminated=step.terminated,
+            truncated=step.truncated,
+            final_obs=step.final_obs,
+        )
+        return state.replace(key=key, env_state=env_state, obs=step.obs), transition
+
+    state, rollout = jax.lax.scan(env_step, state, None, static.time_horizon)
+    return state.replace(frame=state.frame + static.frames_per_update), rollout
+
+
+def advantages(static: Static, state: PPOState, rollout: Rollout) -> tuple[jax.Array, jax.Array]:
+    """GAE advantages and value targets [T, E]; truncated steps bootstrap from V(final_obs)."""
+    last_value = value(static, state.params, state.obs)
+    next_values = jnp.concatenate([rollout.value[1:], last_value[None]], axis=0)
+    final_values = value(static, state.params, rollout.final_obs)
+    next_values = jnp.where(rollout.truncated, final_values, next_values)
+    return gae(
+        rollout.reward, rollout.value, next_values, rollout.terminated, rollout.truncated, state.hp.gamma, state.hp.lam
+    )
+
+
+def loss(
+    static: Static, params: dict, batch: dict, hp: HParams, clip_eps: jax.Array, entropy_coef: jax.Array
+) -> tuple[jax.Array, dict]:
+    """PPO loss on a minibatch of flat samples [B, ...]; returns (scalar, metrics)."""
+    discrete = static.env.discrete
+    policy_out, value_pred = policy_and_value(static, params, batch["obs"])
+    log_prob = distributions.log_prob(policy_out, batch["action"], discrete)
+    entropy = distributions.entropy(policy_out, discrete).mean()
+
+    adv = batch["advantage"]
+    if static.normalize_advantages:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    ratio = jnp.exp(log_prob - batch["log_prob"])
+    policy_loss = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv).mean()
+
+    value_loss = (value_pred - batch["target"]) ** 2
+    if static.clip_vloss:
+        clipped = batch["value"] + jnp.clip(value_pred - batch["value"], -clip_eps, clip_eps)
+        value_loss = jnp.maximum(value_loss, (clipped - batch["target"]) ** 2)
+    value_loss = 0.5 * value_loss.mean()
+
+    total = policy_loss + hp.val_loss_coef * value_loss - entropy_coef * entropy
+    return total, {"entropy": entropy}
+
+
+def learn(static: Static, state: PPOState, rollout: Rollout, adv: jax.Array, target: jax.Array):
+    """`training_epoch` epochs of shuffled minibatch steps; returns the state and mean loss/entropy."""
+    hp = state.hp
+    clip_eps, entropy_coef = hp.clip_eps(state.frame), hp.entropy_coef(state.frame)
+    tx = _optimizer(static, hp)
+    samples = {
+        "obs": rollout.obs,
+        "action": rollout.action,
+        "log_prob": rollout.log_prob,
+        "value": rollout.value,
+        "advantage": adv,
+        "target": target,
+    }
+    samples = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), samples)
+    grad_fn = jax.value_and_grad(loss, argnums=1, has_aux=True)
+
+    def minibatch_step(carry, minibatch):
+        params, opt_state = carry
+        (total, aux), grads = grad_fn(static, params, minibatch, hp, clip_eps, entropy_coef)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), (total, aux["entropy"])
+
+    def epoch(carry, key):
+        order = jax.random.permutation(key, static.frames_per_update)
+        minibatches = jax.tree.map(
+            lambda x: x[order].reshape(static.num_minibatches, -1, *x.shape[1:]), samples
+        )
+        return jax.lax.scan(minibatch_step, carry, minibatches)
+
+    key, epoch_key = jax.random.split(state.key)
+    (params, opt_state), (losses, entropies) = jax.lax.scan(
+        epoch, (state.params, state.opt_state), jax.random.split(epoch_key, static.training_epoch)
+    )
+    state = state.replace(
+        params=params, opt_state=opt_state, key=key, opt_step=state.opt_step + static.grad_steps_per_update
+    )
+    return state, losses.mean(), entropies.mean(), clip_eps
+
+
+def update(static: Static, state: PPOState) -> tuple[PPOState, dict]:
+    """One PPO iteration: collect, GAE, learn. Metrics are scalars for the session DataFrame."""
+    state, rollout = collect(static, state)
+    adv, target = advantages(static, state, rollout)
+    state, mean_loss, mean_entropy, clip_eps = learn(static, state, rollout, adv, target)
+    metrics = {
+        "loss": mean_loss,
+        "lr": current_lr(static, state),
+        "entropy": mean_entropy,
+        "clip_eps": clip_eps,
+    }
+    return state, metrics
+
+
+def current_lr(static: Static, state: PPOState) -> jax.Array:
+    if static.lr_decay_steps is None:
+        return state.hp.lr
+    return optax.linear_schedule(state.hp.lr, 0.0, static.lr_decay_steps)(state.opt_step)
+
+
+# Algorithm-specific DataFrame columns, in CONTRACT.md order after the common ones.
+EXTRA_COLUMNS = ("entropy", "clip_eps")

@@ -1,0 +1,159 @@
+"""The compiled core: all sessions of a trial in one jitted, vmapped program.
+
+`init` vmaps the algorithm's `init` over session keys. `run_chunk` is ONE compiled function that
+runs a dynamic number of checkpoints (a `while_loop` around `updates_per_checkpoint` scanned
+updates, vmapped over sessions) and returns only the per-checkpoint rows, [checkpoints, sessions]
+scalars. The host picks how many checkpoints each call covers so a call is about a second of
+work, without recompiling. What needs every checkpoint (the last 100 `total_reward` values, the
+best `total_reward_ma` and the params at it) lives in `SessionState`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from functools import partial
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+MA_WINDOW = 100  # total_reward_ma: mean of total_reward over the last 100 rows
+
+
+@struct.dataclass
+class SessionState:
+    """One session: the algorithm's train state plus what checkpoints track across calls."""
+
+    train: Any
+    reward_history: jax.Array  # [100] last total_reward values, NaN until filled
+    rows_written: jax.Array  # int32, checkpoints so far
+    best_reward_ma: jax.Array  # best total_reward_ma so far (-inf before any)
+    best_params: Any  # params at best_reward_ma
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How frames split into updates, checkpoints and calls."""
+
+    frames_per_update: int
+    updates_per_checkpoint: int
+    num_checkpoints: int
+
+    @property
+    def frames_per_checkpoint(self) -> int:
+        return self.frames_per_update * self.updates_per_checkpoint
+
+    @property
+    def total_frames(self) -> int:
+        return self.frames_per_checkpoint * self.num_checkpoints
+
+    @classmethod
+    def plan(cls, frames_per_update: int, log_frequency: int, max_frame: int) -> Plan:
+        """Round `log_frequency` to whole updates; run checkpoints until `max_frame` is reached."""
+        updates = max(1, round(log_frequency / frames_per_update))
+        per_checkpoint = updates * frames_per_update
+        return cls(frames_per_update, updates, -(-max_frame // per_checkpoint))
+
+
+def enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache, so a second run of the same program starts fast."""
+    cache_dir = os.environ.get("JAXLAB_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxlab", "xla"))
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+class Engine:
+    """Runs one trial's sessions: `init`, then `run_chunk` until `plan.num_checkpoints`."""
+
+    def __init__(self, algo: ModuleType, static: Any, plan: Plan, max_chunk: int = 256):
+        self.algo, self.static, self.plan = algo, static, plan
+        self.max_chunk = min(max_chunk, plan.num_checkpoints)
+        self._compiled = None
+        self.compile_seconds = 0.0
+
+    # ---- pure, per session -------------------------------------------------------------------
+    def _init_session(self, key: jax.Array, hp: Any) -> SessionState:
+        train = self.algo.init(self.static, key, hp)
+        return SessionState(
+            train=train,
+            reward_history=jnp.full(MA_WINDOW, jnp.nan),
+            rows_written=jnp.zeros((), jnp.int32),
+            best_reward_ma=jnp.asarray(-jnp.inf),
+            best_params=train.params,
+        )
+
+    def _checkpoint(self, session: SessionState) -> tuple[SessionState, dict]:
+        """`updates_per_checkpoint` updates, then one DataFrame row (a dict of scalars)."""
+        update = partial(self.algo.update, self.static)
+        train, metrics = jax.lax.scan(lambda s, _: update(s), session.train, None, self.plan.updates_per_checkpoint)
+        metrics = jax.tree.map(lambda m: m[-1], metrics)  # the last update's values
+
+        total_reward = train.env_state.stats.mean_recent_return()
+        history = session.reward_history.at[session.rows_written % MA_WINDOW].set(total_reward)
+        reward_ma = jnp.nanmean(history)
+        improved = reward_ma > session.best_reward_ma  # False while NaN
+        session = SessionState(
+            train=train,
+            reward_history=history,
+            rows_written=session.rows_written + 1,
+            best_reward_ma=jnp.where(improved, reward_ma, session.best_reward_ma),
+            best_params=jax.tree.map(lambda new, old: jnp.where(improved, new, old), train.params, session.best_params),
+        )
+        row = {
+            "frame": train.frame,
+            "total_reward": total_reward,
+            "total_reward_ma": reward_ma,
+            "loss": metrics["loss"],
+            "t": train.frame // self.static.env.num_envs,
+            "epi": train.env_state.stats.episodes,
+            "opt_step": train.opt_step,
+            "lr": metrics["lr"],
+            **{name: metrics[name] for name in self.algo.EXTRA_COLUMNS},
+            "best_improved": improved,
+        }
+        return session, row
+
+    # ---- compiled, all sessions --------------------------------------------------------------
+    def init(self, seed: int, num_sessions: int, hp: Any) -> SessionState:
+        """All sessions' states, [S, ...] on every leaf; session s uses fold_in(PRNGKey(seed), s)."""
+        root = jax.random.PRNGKey(seed)
+        keys = jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(num_sessions))
+        hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_sessions, *jnp.shape(x))), hp)
+        return jax.jit(jax.vmap(self._init_session))(keys, hps)
+
+    def _run_chunk(self, state: SessionState, num_checkpoints: jax.Array) -> tuple[SessionState, dict]:
+        checkpoint = jax.vmap(self._checkpoint)
+        row_shapes = jax.eval_shape(checkpoint, state)[1]
+        rows = jax.tree.map(lambda s: jnp.zeros((self.max_chunk, *s.shape), s.dtype), row_shapes)
+
+        def body(carry):
+            i, state, rows = carry
+            state, row = checkpoint(state)
+            rows = jax.tree.map(lambda buf, r: buf.at[i].set(r), rows, row)
+            return i + 1, state, rows
+
+        _, state, rows = jax.lax.while_loop(lambda c: c[0] < num_checkpoints, body, (jnp.int32(0), state, rows))
+        return state, rows
+
+    def compile(self, state: SessionState) -> None:
+        """Compile `run_chunk` ahead of time; the seconds are kept apart from training time."""
+        start = time.perf_counter()
+        jitted = jax.jit(self._run_chunk, donate_argnums=0)
+        self._compiled = jitted.lower(state, jnp.int32(1)).compile()
+        self.compile_seconds = time.perf_counter() - start
+
+    def run_chunk(self, state: SessionState, num_checkpoints: int) -> tuple[SessionState, dict]:
+        """Dispatch `num_checkpoints` (<= max_chunk) checkpoints; returns device arrays (async)."""
+        if self._compiled is None:
+            self.compile(state)
+        return self._compiled(state, jnp.int32(num_checkpoints))
+
+
+def rows_to_numpy(rows: dict, count: int) -> dict[str, np.ndarray]:
+    """Host copies of the first `count` checkpoint rows, each [count, S]."""
+    return {name: np.asarray(value)[:count] for name, value in rows.items()}

@@ -1,0 +1,63 @@
+"""Environments: gymnax ids behind one vectorised wrapper."""
+
+from __future__ import annotations
+
+import difflib
+
+from jaxlab.envs.wrappers import EpisodeStats, RunningMeanStd, Step, VecEnv, VecEnvState, normalize_obs
+
+# Ids a spec may name. gymnax registers more (bsuite, misc); these are the ones jaxlab is tested on.
+ENV_IDS = (
+    "CartPole-v1",
+    "Acrobot-v1",
+    "Pendulum-v1",
+    "MountainCar-v0",
+    "MountainCarContinuous-v0",
+    "Asterix-MinAtar",
+    "Breakout-MinAtar",
+    "Freeway-MinAtar",
+    "Seaquest-MinAtar",
+    "SpaceInvaders-MinAtar",
+)
+
+
+def env_name_problem(name: str) -> str | None:
+    """One line saying why `name` is not an env jaxlab can make, with a suggestion; None if it is."""
+    if name in ENV_IDS:
+        return None
+    close = difflib.get_close_matches(name, ENV_IDS, n=1, cutoff=0.5)
+    hint = f" — did you mean {close[0]}?" if close else f" — known envs: {', '.join(ENV_IDS)}"
+    return f"env.name = {name!r} is not a known environment{hint}"
+
+
+def make(env_spec: dict, gamma: float = 0.99) -> VecEnv:
+    """Build the vectorised env of one session from the spec's `env` section.
+
+    `gamma` sets the discount of the running return used by reward normalisation.
+    """
+    import gymnax
+
+    if problem := env_name_problem(env_spec["name"]):
+        raise ValueError(problem)
+    env, env_params = gymnax.make(env_spec["name"])
+    return VecEnv(
+        env,
+        env_params,
+        num_envs=env_spec["num_envs"],
+        normalize_obs=env_spec["normalize_obs"],
+        normalize_reward=env_spec["normalize_reward"],
+        gamma=gamma,
+    )
+
+
+__all__ = [
+    "ENV_IDS",
+    "EpisodeStats",
+    "RunningMeanStd",
+    "Step",
+    "VecEnv",
+    "VecEnvState",
+    "env_name_problem",
+    "make",
+    "normalize_obs",
+]

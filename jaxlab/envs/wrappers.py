@@ -1,0 +1,177 @@
+"""A vectorised gymnax env with episode statistics, normalisation and action clipping.
+
+gymnax 1.x already auto-resets inside `step` and returns `terminated` and `truncated` apart, with
+the pre-reset observation in `info["final_observation"]`. This wrapper runs `num_envs` copies of
+one session, keeps the raw episode returns that the DataFrames report (a ring of the last 100
+finished episodes and a counter), and optionally normalises observations and rewards with
+running statistics kept in its state, so everything stays a pure function of the state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+RECENT_EPISODES = 100  # total_reward is the mean return of the last <= 100 finished episodes
+NORM_CLIP = 10.0
+NORM_EPS = 1e-8
+
+
+@struct.dataclass
+class RunningMeanStd:
+    """Running mean and variance over a stream of batches (Chan et al. parallel update)."""
+
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array
+
+    @classmethod
+    def create(cls, shape: tuple[int, ...]) -> RunningMeanStd:
+        return cls(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4))
+
+    def update(self, batch: jax.Array) -> RunningMeanStd:
+        """Fold in `batch` [N, *shape]."""
+        batch_mean, batch_var, batch_count = batch.mean(0), batch.var(0), batch.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        mean = self.mean + delta * batch_count / total
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        return RunningMeanStd(mean, m2 / total, total)
+
+
+@struct.dataclass
+class EpisodeStats:
+    """Raw (un-normalised) returns of one session's envs."""
+
+    episode_return: jax.Array  # [E] return so far of each env's running episode
+    recent_returns: jax.Array  # [100] last finished episode returns, ring buffer, NaN until filled
+    episodes: jax.Array  # [] int32, episodes finished so far over all envs
+
+    def record(self, reward: jax.Array, done: jax.Array) -> EpisodeStats:
+        episode_return = self.episode_return + reward
+        # Finished episodes go into the ring in env order; unfinished ones scatter out of bounds (dropped).
+        rank = jnp.cumsum(done) - 1
+        slot = jnp.where(done, (self.episodes + rank) % RECENT_EPISODES, RECENT_EPISODES)
+        recent = self.recent_returns.at[slot].set(episode_return, mode="drop")
+        return EpisodeStats(
+            episode_return=jnp.where(done, 0.0, episode_return),
+            recent_returns=recent,
+            episodes=self.episodes + done.sum(dtype=jnp.int32),
+        )
+
+    def mean_recent_return(self) -> jax.Array:
+        """Mean of the last <= 100 finished returns; NaN before the first episode ends."""
+        return jnp.nanmean(self.recent_returns)
+
+
+@struct.dataclass
+class RewardNormState:
+    """SB3-style reward scaling: divide by the std of the running discounted return."""
+
+    discounted_return: jax.Array  # [E]
+    stats: RunningMeanStd  # over discounted returns, scalar
+
+
+@struct.dataclass
+class VecEnvState:
+    env_state: Any  # gymnax state, leaves [E, ...]
+    stats: EpisodeStats
+    obs_stats: RunningMeanStd | None  # present when env.normalize_obs
+    reward_norm: RewardNormState | None  # present when env.normalize_reward
+
+
+@struct.dataclass
+class Step:
+    """What one vector step returns, all with leading [E]."""
+
+    obs: jax.Array  # next observation (reset obs where the episode ended), normalised if enabled
+    reward: jax.Array  # reward used for learning (scaled if enabled)
+    terminated: jax.Array  # bool: true terminal state, do not bootstrap
+    truncated: jax.Array  # bool: time limit, bootstrap from final_obs
+    final_obs: jax.Array  # pre-reset observation of the step, normalised like obs
+
+
+def normalize_obs(obs: jax.Array, obs_stats: RunningMeanStd | None) -> jax.Array:
+    """Normalise observations with fixed statistics (identity when there are none)."""
+    if obs_stats is None:
+        return obs
+    return jnp.clip((obs - obs_stats.mean) / jnp.sqrt(obs_stats.var + NORM_EPS), -NORM_CLIP, NORM_CLIP)
+
+
+class VecEnv:
+    """`num_envs` copies of a gymnax env for one session. Stateless: all state is in `VecEnvState`."""
+
+    def __init__(
+        self,
+        env: Any,
+        env_params: Any,
+        num_envs: int,
+        normalize_obs: bool = False,
+        normalize_reward: bool = False,
+        gamma: float = 0.99,
+    ):
+        self.env, self.env_params, self.num_envs = env, env_params, num_envs
+        self.normalize_obs, self.normalize_reward, self.gamma = normalize_obs, normalize_reward, gamma
+        space = env.action_space(env_params)
+        self.discrete = hasattr(space, "n")
+        self.num_actions = int(space.n) if self.discrete else None
+        self.action_dim = None if self.discrete else int(space.shape[0])
+        self.action_low = None if self.discrete else jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
+        self.action_high = None if self.discrete else jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
+        self.obs_shape = tuple(env.observation_space(env_params).shape)
+
+    def _reset_one(self, key: jax.Array) -> tuple[jax.Array, Any]:
+        obs, state = self.env.reset(key, self.env_params)
+        return obs.astype(jnp.float32), state
+
+    def reset(self, key: jax.Array) -> tuple[jax.Array, VecEnvState]:
+        obs, env_state = jax.vmap(self._reset_one)(jax.random.split(key, self.num_envs))
+        obs_stats = RunningMeanStd.create(self.obs_shape).update(obs) if self.normalize_obs else None
+        reward_norm = (
+            RewardNormState(jnp.zeros(self.num_envs), RunningMeanStd.create(())) if self.normalize_reward else None
+        )
+        stats = EpisodeStats(
+            episode_return=jnp.zeros(self.num_envs),
+            recent_returns=jnp.full(RECENT_EPISODES, jnp.nan),
+            episodes=jnp.zeros((), jnp.int32),
+        )
+        return normalize_obs(obs, obs_stats), VecEnvState(env_state, stats, obs_stats, reward_norm)
+
+    def clip_action(self, action: jax.Array) -> jax.Array:
+        return action if self.discrete else jnp.clip(action, self.action_low, self.action_high)
+
+    def _step_one(self, key: jax.Array, env_state: Any, action: jax.Array):
+        obs, env_state, reward, terminated, truncated, info = self.env.step(key, env_state, action, self.env_params)
+        final_obs = info["final_observation"].astype(jnp.float32)
+        return obs.astype(jnp.float32), env_state, reward.astype(jnp.float32), terminated, truncated, final_obs
+
+    def step(self, key: jax.Array, state: VecEnvState, action: jax.Array) -> tuple[VecEnvState, Step]:
+        keys = jax.random.split(key, self.num_envs)
+        obs, env_state, reward, terminated, truncated, final_obs = jax.vmap(self._step_one)(
+            keys, state.env_state, self.clip_action(action)
+        )
+        terminated, truncated = terminated.astype(bool), truncated.astype(bool) & ~terminated.astype(bool)
+        done = terminated | truncated
+        stats = state.stats.record(reward, done)
+
+        obs_stats = state.obs_stats
+        if obs_stats is not None:
+            obs_stats = obs_stats.update(final_obs)
+        learn_reward, reward_norm = reward, state.reward_norm
+        if reward_norm is not None:
+            discounted = reward_norm.discounted_return * self.gamma + reward
+            return_stats = reward_norm.stats.update(discounted)
+            learn_reward = jnp.clip(reward / jnp.sqrt(return_stats.var + NORM_EPS), -NORM_CLIP, NORM_CLIP)
+            reward_norm = RewardNormState(jnp.where(done, 0.0, discounted), return_stats)
+
+        step = Step(
+            obs=normalize_obs(obs, obs_stats),
+            reward=learn_reward,
+            terminated=terminated,
+            truncated=truncated,
+            final_obs=normalize_obs(final_obs, obs_stats),
+        )
+        return VecEnvState(env_state, stats, obs_stats, reward_norm), step

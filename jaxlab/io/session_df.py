@@ -1,0 +1,33 @@
+"""Session DataFrames: one row per checkpoint per session, CONTRACT.md's columns in order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from jaxlab.io.files import write_text
+
+COLUMNS = ("frame", "total_reward", "total_reward_ma", "loss", "fps", "wall_t", "t", "epi", "opt_step", "lr")
+
+
+class SessionFrames:
+    """Accumulates the engine's stacked rows for every session of a trial and writes their CSVs."""
+
+    def __init__(self, num_sessions: int, extra_columns: tuple[str, ...]):
+        self.columns = COLUMNS + tuple(extra_columns)
+        self.rows: list[list[dict]] = [[] for _ in range(num_sessions)]
+
+    def append(self, rows: dict[str, np.ndarray], wall_t: np.ndarray) -> None:
+        """Add checkpoint rows ([C, S] per engine column) that ended at `wall_t` [C] seconds."""
+        for c in range(len(wall_t)):
+            for s, session_rows in enumerate(self.rows):
+                row = {name: rows[name][c, s].item() for name in self.columns if name in rows}
+                row["wall_t"] = float(wall_t[c])
+                row["fps"] = row["frame"] / wall_t[c] if wall_t[c] > 0 else 0.0
+                session_rows.append(row)
+
+    def frame(self, session: int) -> pd.DataFrame:
+        return pd.DataFrame(self.rows[session], columns=list(self.columns))
+
+    def write(self, session: int, path: str) -> None:
+        write_text(path, self.frame(session).to_csv(index=False))
