@@ -105,9 +105,7 @@ class Trial:
             pending = dispatched
 
     def _report(self, rows: dict, wall_t: np.ndarray, progress: Progress) -> None:
-        frame = int(rows["frame"][-1].max())
-        num_sessions = rows["frame"].shape[1]
-        progress.update(frame, frame * num_sessions / wall_t[-1], rows["total_reward_ma"][-1])
+        progress.update(int(rows["frame"][-1].max()), rows["total_reward_ma"][-1])
         if self.verbose:
             for c in range(len(wall_t)):
                 values = {k: rows[k][c, 0] for k in ("frame", "total_reward", "total_reward_ma", "loss", "lr")}

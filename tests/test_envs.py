@@ -1,0 +1,69 @@
+"""The vectorised env wrapper: episode statistics, terminated vs truncated, normalisation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlab import envs
+from jaxlab.envs.wrappers import RECENT_EPISODES, EpisodeStats, RunningMeanStd
+
+ENV = {"name": "CartPole-v1", "num_envs": 3, "max_frame": 1000, "normalize_obs": False, "normalize_reward": False}
+
+
+def test_episode_ring_keeps_the_last_100_returns_in_order():
+    stats = EpisodeStats(jnp.zeros(2), jnp.full(RECENT_EPISODES, jnp.nan), jnp.zeros((), jnp.int32))
+    for i in range(60):  # both envs finish an episode every step with returns i and i + 1000
+        stats = stats.record(jnp.array([i, i + 1000.0]), jnp.array([True, True]))
+    assert int(stats.episodes) == 120
+    kept = np.sort(np.asarray(stats.recent_returns))
+    expected = np.sort([r for i in range(10, 60) for r in (i, i + 1000.0)])
+    np.testing.assert_array_equal(kept, expected)
+    np.testing.assert_allclose(float(stats.mean_recent_return()), expected.mean())
+
+
+def test_episode_return_accumulates_until_done():
+    stats = EpisodeStats(jnp.zeros(2), jnp.full(RECENT_EPISODES, jnp.nan), jnp.zeros((), jnp.int32))
+    stats = stats.record(jnp.array([1.0, 2.0]), jnp.array([False, False]))
+    assert np.isnan(float(stats.mean_recent_return()))
+    stats = stats.record(jnp.array([1.0, 2.0]), jnp.array([True, False]))
+    assert float(stats.mean_recent_return()) == 2.0
+    np.testing.assert_array_equal(stats.episode_return, [0.0, 4.0])
+
+
+def test_cartpole_truncates_at_500_with_final_obs_and_reset():
+    env = envs.make(ENV)
+    _, state = env.reset(jax.random.PRNGKey(0))
+    # Force every env to the last step of its time limit, pole upright: the next step truncates.
+    state = state.replace(env_state=state.env_state.replace(time=jnp.full(3, 499)))
+    state, step = jax.jit(env.step)(jax.random.PRNGKey(1), state, jnp.zeros(3, jnp.int32))
+    assert bool(step.truncated.all()) and not bool(step.terminated.any())
+    assert not np.allclose(step.final_obs, step.obs)  # obs is the reset observation
+    assert int(state.stats.episodes) == 3
+
+
+def test_termination_is_not_truncation():
+    env = envs.make(ENV)
+    _, state = env.reset(jax.random.PRNGKey(0))
+    state = state.replace(env_state=state.env_state.replace(theta=jnp.full(3, 0.5)))  # pole fallen
+    _, step = env.step(jax.random.PRNGKey(1), state, jnp.zeros(3, jnp.int32))
+    assert bool(step.terminated.all()) and not bool(step.truncated.any())
+
+
+def test_running_mean_std_matches_numpy():
+    data = np.random.default_rng(0).normal(3.0, 2.0, size=(300, 2)).astype(np.float32)
+    stats = RunningMeanStd.create((2,))
+    for batch in np.split(data, 6):
+        stats = stats.update(jnp.asarray(batch))
+    np.testing.assert_allclose(stats.mean, data.mean(0), rtol=1e-3)
+    np.testing.assert_allclose(stats.var, data.var(0), rtol=1e-3)
+
+
+def test_normalised_observations_and_clipped_continuous_actions():
+    env = envs.make({**ENV, "name": "Pendulum-v1", "normalize_obs": True, "normalize_reward": True})
+    obs, state = env.reset(jax.random.PRNGKey(0))
+    for i in range(50):
+        state, step = env.step(jax.random.PRNGKey(i), state, jnp.full((3, 1), 100.0))
+    assert np.abs(np.asarray(step.obs)).max() <= 10.0
+    np.testing.assert_array_equal(env.clip_action(jnp.array([[5.0], [-5.0]])), [[2.0], [-2.0]])
+    # Raw returns are recorded un-normalised: Pendulum rewards are in [-16.3, 0].
+    assert float(state.stats.episode_return.min()) < -20.0

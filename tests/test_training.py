@@ -1,0 +1,114 @@
+"""The engine and PPO end to end on tiny runs: determinism, chunking, many sessions, a reward floor."""
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from jaxlab import algos, envs, experiment, run, spec
+from jaxlab.engine import Engine, Plan, rows_to_numpy
+from jaxlab.io.session_df import COLUMNS
+from tests.conftest import tiny_spec
+
+
+def build(raw):
+    validated = spec.validate(raw)
+    env = envs.make(validated["env"], validated["agent"]["algorithm"]["gamma"])
+    algo = algos.get("PPO")
+    static, hp = algo.configure(validated, env, validated["env"]["max_frame"])
+    plan = Plan.plan(static.frames_per_update, validated["meta"]["log_frequency"], validated["env"]["max_frame"])
+    return validated, Engine(algo, static, plan), hp
+
+
+def run_rows(raw, chunks):
+    """Train with the given checkpoints per call; return the rows stacked [C, S]."""
+    validated, engine, hp = build(raw)
+    state = engine.init(validated["meta"]["random_seed"], validated["meta"]["max_session"], hp)
+    out = []
+    for count in chunks:
+        state, rows = engine.run_chunk(state, count)
+        out.append(rows_to_numpy(rows, count))
+    return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
+
+
+def test_plan_rounds_log_frequency_to_whole_updates():
+    plan = Plan.plan(frames_per_update=512, log_frequency=1000, max_frame=10_000)
+    assert plan.frames_per_checkpoint == 1024 and plan.num_checkpoints == 10 and plan.total_frames >= 10_000
+    assert Plan.plan(512, 100, 1000).updates_per_checkpoint == 1
+
+
+def test_rows_do_not_depend_on_how_checkpoints_are_split_into_calls():
+    raw = tiny_spec()  # 64 frames per update, 2 updates per checkpoint, 16 checkpoints
+    whole = run_rows(raw, [16])
+    split = run_rows(raw, [1, 5, 10])
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], split[key], err_msg=key)
+    np.testing.assert_array_equal(whole["frame"][:, 0], np.arange(1, 17) * 128)
+
+
+def test_same_seed_same_numbers_and_sessions_differ():
+    first, second = run_rows(tiny_spec(), [16]), run_rows(tiny_spec(), [16])
+    np.testing.assert_array_equal(first["loss"], second["loss"])
+    np.testing.assert_array_equal(first["total_reward"], second["total_reward"])
+    assert not np.allclose(first["loss"][:, 0], first["loss"][:, 1])
+    other_seed = run_rows(tiny_spec(meta={"random_seed": 1}), [16])
+    assert not np.allclose(first["loss"], other_seed["loss"])
+
+
+def test_sixteen_sessions_in_one_program():
+    rows = run_rows(tiny_spec(meta={"max_session": 16}, env={"max_frame": 256}), [2])
+    assert rows["frame"].shape == (2, 16)
+    assert len({round(float(x), 6) for x in rows["loss"][-1]}) == 16
+
+
+def test_moving_average_and_best_tracking():
+    rows = run_rows(tiny_spec(), [16])
+    reward = pd.DataFrame(rows["total_reward"])
+    expected = reward.rolling(100, min_periods=1).mean().to_numpy()
+    np.testing.assert_allclose(rows["total_reward_ma"], expected, rtol=1e-5)
+    best = np.maximum.accumulate(np.nan_to_num(rows["total_reward_ma"], nan=-np.inf), axis=0)
+    improved = np.diff(np.vstack([np.full((1, 2), -np.inf), best]), axis=0) > 0
+    np.testing.assert_array_equal(rows["best_improved"], improved)
+
+
+def test_ppo_learns_cartpole_above_a_floor():
+    raw = tiny_spec(
+        env={"max_frame": 40_000},
+        meta={"max_session": 2, "log_frequency": 2048},
+    )
+    raw["agent"]["algorithm"].update(time_horizon=128, minibatch_size=128, training_epoch=4)
+    raw["agent"]["net"]["hid_layers"] = [64, 64]
+    rows = run_rows(raw, [20])
+    # A random policy averages ~22 on CartPole; PPO gets well past 100 within 40k frames.
+    assert rows["total_reward"][-1].min() > 100, rows["total_reward"][-1]
+
+
+def test_continuous_shared_conv_variants_build_and_step():
+    for change in (
+        {"env": {"name": "Pendulum-v1", "normalize_obs": True, "normalize_reward": True}},
+        {"agent_net": {"shared": True}},
+        {"env": {"name": "Breakout-MinAtar"}, "agent_net": {"type": "ConvNet", "conv_hid_layers": [[4, 3, 1]]}},
+    ):
+        raw = tiny_spec(env={**tiny_spec()["env"], "max_frame": 256, **change.get("env", {})})
+        raw["agent"]["net"].update(change.get("agent_net", {}))
+        rows = run_rows(raw, [2])
+        assert np.isfinite(rows["loss"]).all(), change
+
+
+def test_dev_mode_writes_session_csvs_with_contract_columns(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_spec()))
+    assert run.main([str(path), "dev", "--data-dir", str(tmp_path / "data"), "--no-progress"]) == 0
+    (folder,) = list((tmp_path / "data").iterdir())
+    df = pd.read_csv(folder / "info" / "tiny_t0_s0_session_df_train.csv")
+    assert tuple(df.columns[: len(COLUMNS)]) == COLUMNS and {"entropy", "clip_eps"} <= set(df.columns)
+    assert len(df) == 16 and (np.diff(df["frame"]) > 0).all()
+    np.testing.assert_allclose(df["fps"], df["frame"] / df["wall_t"], rtol=1e-6)
+    assert not (folder / "info" / "tiny_t0_s1_session_df_train.csv").exists()  # dev: one session
+    log = (folder / "log" / "tiny_t0.log").read_text()
+    assert "compiled in" in log and "total_reward_ma per session" in log
+
+
+def test_experiment_dev_spec_caps_frames():
+    validated = spec.validate(tiny_spec(env={"max_frame": 10**7}))
+    dev = experiment.dev_spec(validated)
+    assert dev["env"]["max_frame"] == experiment.DEV_MAX_FRAME and dev["meta"]["max_session"] == 1
