@@ -72,6 +72,7 @@ class Engine:
 
     def __init__(self, algo: ModuleType, static: Any, plan: Plan, max_chunk: int = 256):
         self.algo, self.static, self.plan = algo, static, plan
+        enable_compilation_cache()
         self.max_chunk = min(max_chunk, plan.num_checkpoints)
         self._compiled = None
         self.compile_seconds = 0.0

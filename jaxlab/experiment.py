@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jaxlab import algos, envs
-from jaxlab.engine import Engine, Plan, enable_compilation_cache, rows_to_numpy
+from jaxlab.engine import Engine, Plan, rows_to_numpy
 from jaxlab.io import log as run_log
 from jaxlab.io.paths import RunPaths
 from jaxlab.io.progress import Progress
@@ -46,7 +46,6 @@ class Trial:
     def run(self) -> TrialResult:
         spec, meta = self.spec, self.spec["meta"]
         num_sessions = meta["max_session"]
-        enable_compilation_cache()
         algorithm = spec["agent"]["algorithm"]
         env = envs.make(spec["env"], algorithm["gamma"])
         algo = algos.get(algorithm["name"])

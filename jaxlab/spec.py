@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from jaxlab.envs import env_name_problem
+from jaxlab.envs import env_name_problem, observation_shape
 
 
 class SpecError(ValueError):
@@ -230,7 +230,9 @@ def _check_relations(spec: dict) -> None:
         )
     if problem := env_name_problem(spec["env"]["name"]):
         raise SpecError(problem)
-    algo, env = spec["agent"]["algorithm"], spec["env"]
+    algo, env, net = spec["agent"]["algorithm"], spec["env"], spec["agent"]["net"]
+    if net["type"] == "ConvNet":
+        _check_conv(net["conv_hid_layers"], observation_shape(env["name"]), env["name"])
     if algo["name"] == "PPO":
         batch = algo["time_horizon"] * env["num_envs"]
         if batch % algo["minibatch_size"]:
@@ -244,6 +246,23 @@ def _check_relations(spec: dict) -> None:
             raise SpecError(
                 f"agent.algorithm.{key}.end_step must be greater than start_step for {sched['name']}"
             )
+        if sched and sched["name"] == "rate_decay" and min(sched["start_val"], sched["end_val"]) <= 0:
+            raise SpecError(f"agent.algorithm.{key}: rate_decay needs start_val and end_val > 0 — or use linear_decay")
+
+
+def _check_conv(layers: list, obs_shape: tuple[int, ...], env_name: str) -> None:
+    if len(obs_shape) != 3:
+        raise SpecError(
+            f"agent.net.type = ConvNet needs image observations, but {env_name} has shape {list(obs_shape)} — use MLPNet"
+        )
+    size = min(obs_shape[:2])
+    for i, (_, kernel, stride) in enumerate(layers):
+        if kernel > size:
+            raise SpecError(
+                f"agent.net.conv_hid_layers[{i}] has kernel {kernel} but its input is only {size} pixels wide"
+                " — use smaller kernels or fewer layers"
+            )
+        size = (size - kernel) // stride + 1
 
 
 def validate(raw: Any) -> dict:

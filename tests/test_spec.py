@@ -62,6 +62,12 @@ BAD_SPECS = [
     ({"agent": {"algorithm": {"name": "PPO", "minibatch_size": 100}}}, "must divide time_horizon x num_envs"),
     ({"name": "../escape"}, "is not usable as a folder name"),
     ({"meta": {"random_seed": -1}}, "meta.random_seed = -1 is out of range"),
+    ({"agent": {"net": {"type": "ConvNet"}}}, "ConvNet needs image observations"),
+    (
+        {"env": {"name": "Breakout-MinAtar"}, "agent": {"net": {"type": "ConvNet", "conv_hid_layers": [[8, 11, 1]]}}},
+        "has kernel 11 but its input is only 10 pixels wide",
+    ),
+    ({"agent": {"net": {"lr_scheduler_spec": {"name": "LinearToOne"}}}}, "did you mean LinearToZero?"),
 ]
 
 

@@ -31,20 +31,22 @@ def kernel_init(init_fn: str, scale: float) -> nn.initializers.Initializer:
 
 
 class Body(nn.Module):
-    """Optional conv layers (NHWC, VALID padding) then dense hidden layers."""
+    """Optional conv layers (NHWC, VALID padding) then dense hidden layers. Without conv layers,
+    image observations are flattened (in NCHW order, like the conv output) into the dense layers."""
 
     hid_layers: Sequence[int]
     activation: str
     init_fn: str
+    obs_rank: int = 1  # 1 for vector observations, 3 for images [H, W, C]
     conv_layers: Sequence[Sequence[int]] = ()  # [out_channels, kernel_size, stride]
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         init = kernel_init(self.init_fn, np.sqrt(2))
-        if self.conv_layers:
-            for i, (channels, kernel, stride) in enumerate(self.conv_layers):
-                x = act(nn.Conv(channels, (kernel, kernel), (stride, stride), "VALID", kernel_init=init, name=f"conv_{i}")(x))
+        for i, (channels, kernel, stride) in enumerate(self.conv_layers):
+            x = act(nn.Conv(channels, (kernel, kernel), (stride, stride), "VALID", kernel_init=init, name=f"conv_{i}")(x))
+        if self.obs_rank == 3:
             # Flatten in NCHW order so the exported torch module can use nn.Flatten unchanged.
             x = jnp.transpose(x, (*range(x.ndim - 3), x.ndim - 1, x.ndim - 3, x.ndim - 2))
             x = x.reshape(*x.shape[:-3], -1)
@@ -103,10 +105,11 @@ class ActorCriticNet(nn.Module):
         return (head, log_std), value
 
 
-def make_body(net_spec: dict) -> Body:
+def make_body(net_spec: dict, obs_shape: tuple[int, ...]) -> Body:
     return Body(
         hid_layers=tuple(net_spec["hid_layers"]),
         activation=net_spec["hid_layers_activation"],
         init_fn=net_spec["init_fn"],
+        obs_rank=len(obs_shape),
         conv_layers=tuple(tuple(layer) for layer in net_spec["conv_hid_layers"]) if net_spec["type"] == "ConvNet" else (),
     )

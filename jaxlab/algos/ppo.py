@@ -95,7 +95,7 @@ class Rollout:
 def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]:
     """Split a validated spec into static settings and float hyperparameters."""
     algo, net = spec["agent"]["algorithm"], spec["agent"]["net"]
-    body = make_body(net)
+    body = make_body(net, env.obs_shape)
     heads = dict(num_actions=env.num_actions, action_dim=env.action_dim, log_std_init=net["log_std_init"])
     if net["shared"]:
         policy_net, critic_net = ActorCriticNet(body, **heads), None

@@ -30,6 +30,14 @@ def env_name_problem(name: str) -> str | None:
     return f"env.name = {name!r} is not a known environment{hint}"
 
 
+def observation_shape(name: str) -> tuple[int, ...]:
+    """The observation shape of a known env id (MinAtar: [10, 10, channels])."""
+    import gymnax
+
+    env, env_params = gymnax.make(name)
+    return tuple(env.observation_space(env_params).shape)
+
+
 def make(env_spec: dict, gamma: float = 0.99) -> VecEnv:
     """Build the vectorised env of one session from the spec's `env` section.
 
@@ -59,5 +67,6 @@ __all__ = [
     "VecEnvState",
     "env_name_problem",
     "make",
+    "observation_shape",
     "normalize_obs",
 ]

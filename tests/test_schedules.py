@@ -1,0 +1,25 @@
+"""SLM Lab variable schedules in frames."""
+
+import numpy as np
+
+from jaxlab.algos.schedules import Schedule
+
+
+def sched(name, start=1.0, end=0.1, start_step=100, end_step=1100):
+    return Schedule.from_spec(
+        {"name": name, "start_val": start, "end_val": end, "start_step": start_step, "end_step": end_step}
+    )
+
+
+def test_no_decay_is_constant():
+    assert float(sched("no_decay")(10**6)) == 1.0
+
+
+def test_linear_decay_holds_then_interpolates_then_holds():
+    s = sched("linear_decay")
+    np.testing.assert_allclose([float(s(f)) for f in (0, 100, 600, 1100, 5000)], [1.0, 1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+
+
+def test_rate_decay_is_geometric_between_start_and_end():
+    s = sched("rate_decay")
+    np.testing.assert_allclose([float(s(f)) for f in (0, 600, 1100, 9000)], [1.0, 0.1**0.5, 0.1, 0.1], rtol=1e-5)
