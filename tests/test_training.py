@@ -112,3 +112,20 @@ def test_experiment_dev_spec_caps_frames():
     validated = spec.validate(tiny_spec(env={"max_frame": 10**7}))
     dev = experiment.dev_spec(validated)
     assert dev["env"]["max_frame"] == experiment.DEV_MAX_FRAME and dev["meta"]["max_session"] == 1
+
+
+def test_compiled_programs_have_no_custom_calls():
+    """LAPACK custom calls (e.g. the QR of an orthogonal init), batched over sessions, can deadlock
+    XLA:CPU's thread pool; the engine's programs must be plain XLA ops."""
+    import jax
+    import jax.numpy as jnp
+
+    raw = tiny_spec()
+    raw["agent"]["net"]["init_fn"] = "orthogonal_"
+    validated, engine, hp = build(raw)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (2, *jnp.shape(x))), hp)
+    init_hlo = jax.jit(jax.vmap(engine._init_session)).lower(keys, hps).as_text()
+    state = jax.eval_shape(jax.vmap(engine._init_session), keys, hps)
+    chunk_hlo = jax.jit(engine._run_chunk).lower(state, jnp.int32(1)).as_text()
+    assert "custom_call" not in init_hlo and "custom_call" not in chunk_hlo

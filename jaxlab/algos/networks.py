@@ -21,10 +21,43 @@ ACTIVATIONS = {
 }
 
 
+def householder_q(matrix: jax.Array) -> jax.Array:
+    """The Q of matrix = QR [m, n], m >= n, with diag(R) > 0 (so Q of a Gaussian matrix is Haar-distributed).
+
+    Written with plain JAX ops on purpose: the LAPACK QR behind `jnp.linalg.qr`, batched by vmap over
+    sessions, blocks XLA:CPU worker threads on tasks queued behind them and can deadlock a run."""
+    rows, cols = matrix.shape
+    index = jnp.arange(rows)
+
+    def reflect(j, carry):
+        q, r = carry
+        x = jnp.where(index >= j, r[:, j], 0.0)
+        alpha = -jnp.where(x[j] >= 0, 1.0, -1.0) * jnp.linalg.norm(x)
+        v = x.at[j].add(-alpha)
+        v = v / jnp.maximum(jnp.linalg.norm(v), 1e-30)
+        return q - 2.0 * jnp.outer(q @ v, v), r - 2.0 * jnp.outer(v, v @ r)
+
+    q, r = jax.lax.fori_loop(0, cols, reflect, (jnp.eye(rows, dtype=matrix.dtype), matrix))
+    return q[:, :cols] * jnp.sign(jnp.diagonal(r))[None, :]
+
+
+def orthogonal(scale: float) -> nn.initializers.Initializer:
+    """Orthogonal initialiser (torch.nn.init.orthogonal_) over all but the last kernel axis."""
+
+    def init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+        fan_in, fan_out = int(np.prod(shape[:-1])), shape[-1]
+        tall = (max(fan_in, fan_out), min(fan_in, fan_out))
+        q = householder_q(jax.random.normal(key, tall, jnp.float32))
+        q = q if fan_in >= fan_out else q.T
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init
+
+
 def kernel_init(init_fn: str, scale: float) -> nn.initializers.Initializer:
     """PyTorch-named initialisers; `scale` is the orthogonal gain (sqrt(2) hidden, 0.01 policy, 1 value)."""
     if init_fn == "orthogonal_":
-        return nn.initializers.orthogonal(scale)
+        return orthogonal(scale)
     if init_fn == "xavier_uniform_":
         return nn.initializers.xavier_uniform()
     return nn.initializers.kaiming_uniform()
