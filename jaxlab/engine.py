@@ -5,7 +5,9 @@ runs a dynamic number of checkpoints (a `while_loop` around `updates_per_checkpo
 updates, vmapped over sessions) and returns only the per-checkpoint rows, [checkpoints, sessions]
 scalars. The host picks how many checkpoints each call covers so a call is about a second of
 work, without recompiling. What needs every checkpoint (the last 100 `total_reward` values, the
-best `total_reward_ma` and the params at it) lives in `SessionState`.
+best `total_reward_ma` and the params at it) lives in `SessionState`. Every `eval_every`
+checkpoints a `lax.cond` on the (unbatched) checkpoint index runs the deterministic policy on
+separate env copies; its RNG stream is apart from training's, so eval never changes training.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxlab.envs import VecEnv, first_episode_returns
+
 MA_WINDOW = 100  # total_reward_ma: mean of total_reward over the last 100 rows
 
 
@@ -34,6 +38,9 @@ class SessionState:
     rows_written: jax.Array  # int32, checkpoints so far
     best_reward_ma: jax.Array  # best total_reward_ma so far (-inf before any)
     best_params: Any  # params at best_reward_ma
+    eval_history: jax.Array  # [100] last eval total_reward values
+    evals_written: jax.Array  # int32, eval rows so far
+    eval_key: jax.Array  # eval's own RNG stream, folded with the checkpoint index
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class Plan:
     frames_per_update: int
     updates_per_checkpoint: int
     num_checkpoints: int
+    eval_every: int  # checkpoints between eval rows (the last checkpoint is always evaluated)
 
     @property
     def frames_per_checkpoint(self) -> int:
@@ -53,11 +61,23 @@ class Plan:
         return self.frames_per_checkpoint * self.num_checkpoints
 
     @classmethod
-    def plan(cls, frames_per_update: int, log_frequency: int, max_frame: int) -> Plan:
-        """Round `log_frequency` to whole updates; run checkpoints until `max_frame` is reached."""
+    def plan(cls, frames_per_update: int, log_frequency: int, max_frame: int, eval_frequency: int = 0) -> Plan:
+        """Round `log_frequency` to whole updates and `eval_frequency` to whole checkpoints; run
+        checkpoints until `max_frame` is reached."""
         updates = max(1, round(log_frequency / frames_per_update))
         per_checkpoint = updates * frames_per_update
-        return cls(frames_per_update, updates, -(-max_frame // per_checkpoint))
+        eval_every = max(1, round(eval_frequency / per_checkpoint))
+        return cls(frames_per_update, updates, -(-max_frame // per_checkpoint), eval_every)
+
+    @property
+    def frames_per_eval(self) -> int:
+        return self.frames_per_checkpoint * self.eval_every
+
+
+def session_keys(seed: int, num_sessions: int) -> jax.Array:
+    """Session s trains from fold_in(PRNGKey(seed), s)."""
+    root = jax.random.PRNGKey(seed)
+    return jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(num_sessions))
 
 
 def enable_compilation_cache() -> None:
@@ -70,8 +90,9 @@ def enable_compilation_cache() -> None:
 class Engine:
     """Runs one trial's sessions: `init`, then `run_chunk` until `plan.num_checkpoints`."""
 
-    def __init__(self, algo: ModuleType, static: Any, plan: Plan, max_chunk: int = 256):
-        self.algo, self.static, self.plan = algo, static, plan
+    def __init__(self, algo: ModuleType, static: Any, plan: Plan, eval_env: VecEnv | None = None, max_chunk: int = 256):
+        """`eval_env` holds `rigorous_eval` raw (un-normalised) env copies; None turns eval off."""
+        self.algo, self.static, self.plan, self.eval_env = algo, static, plan, eval_env
         enable_compilation_cache()
         self.max_chunk = min(max_chunk, plan.num_checkpoints)
         self._compiled = None
@@ -79,17 +100,32 @@ class Engine:
 
     # ---- pure, per session -------------------------------------------------------------------
     def _init_session(self, key: jax.Array, hp: Any) -> SessionState:
-        train = self.algo.init(self.static, key, hp)
+        train_key, eval_key = jax.random.split(key)
+        train = self.algo.init(self.static, train_key, hp)
         return SessionState(
             train=train,
             reward_history=jnp.full(MA_WINDOW, jnp.nan),
             rows_written=jnp.zeros((), jnp.int32),
             best_reward_ma=jnp.asarray(-jnp.inf),
             best_params=train.params,
+            eval_history=jnp.full(MA_WINDOW, jnp.nan),
+            evals_written=jnp.zeros((), jnp.int32),
+            eval_key=eval_key,
         )
 
-    def _checkpoint(self, session: SessionState) -> tuple[SessionState, dict]:
-        """`updates_per_checkpoint` updates, then one DataFrame row (a dict of scalars)."""
+    def _evaluate(self, session: SessionState, index: jax.Array) -> jax.Array:
+        """Mean return of `rigorous_eval` episodes of the deterministic policy."""
+        train = session.train
+
+        def greedy(obs, key):
+            return self.algo.act(self.static, train.params, obs, key, explore=False)
+
+        key = jax.random.fold_in(session.eval_key, index)
+        return first_episode_returns(self.eval_env, key, greedy, train.env_state.obs_stats).mean()
+
+    def _checkpoint(self, session: SessionState, index: jax.Array) -> tuple[SessionState, dict]:
+        """`updates_per_checkpoint` updates, then one DataFrame row (a dict of scalars).
+        `index` is the trial-wide checkpoint number, the same for all sessions (not vmapped)."""
         update = partial(self.algo.update, self.static)
         train, metrics = jax.lax.scan(lambda s, _: update(s), session.train, None, self.plan.updates_per_checkpoint)
         metrics = jax.tree.map(lambda m: m[-1], metrics)  # the last update's values
@@ -98,13 +134,26 @@ class Engine:
         history = session.reward_history.at[session.rows_written % MA_WINDOW].set(total_reward)
         reward_ma = jnp.nanmean(history)
         improved = reward_ma > session.best_reward_ma  # False while NaN
-        session = SessionState(
+        session = session.replace(
             train=train,
             reward_history=history,
             rows_written=session.rows_written + 1,
             best_reward_ma=jnp.where(improved, reward_ma, session.best_reward_ma),
             best_params=jax.tree.map(lambda new, old: jnp.where(improved, new, old), train.params, session.best_params),
         )
+        evaluated = jnp.asarray(False)
+        eval_reward = eval_reward_ma = jnp.asarray(jnp.nan)
+        if self.eval_env is not None:
+            evaluated = ((index + 1) % self.plan.eval_every == 0) | (index + 1 == self.plan.num_checkpoints)
+            eval_reward = jax.lax.cond(
+                evaluated, self._evaluate, lambda *_: jnp.asarray(jnp.nan), session, index
+            )
+            eval_history = jnp.where(
+                evaluated, session.eval_history.at[session.evals_written % MA_WINDOW].set(eval_reward),
+                session.eval_history,
+            )
+            eval_reward_ma = jnp.nanmean(eval_history)
+            session = session.replace(eval_history=eval_history, evals_written=session.evals_written + evaluated)
         row = {
             "frame": train.frame,
             "total_reward": total_reward,
@@ -116,43 +165,48 @@ class Engine:
             "lr": metrics["lr"],
             **{name: metrics[name] for name in self.algo.EXTRA_COLUMNS},
             "best_improved": improved,
+            "evaluated": evaluated,
+            "eval_total_reward": eval_reward,
+            "eval_total_reward_ma": eval_reward_ma,
         }
         return session, row
 
     # ---- compiled, all sessions --------------------------------------------------------------
     def init(self, seed: int, num_sessions: int, hp: Any) -> SessionState:
-        """All sessions' states, [S, ...] on every leaf; session s uses fold_in(PRNGKey(seed), s)."""
-        root = jax.random.PRNGKey(seed)
-        keys = jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(num_sessions))
+        """All sessions' states, [S, ...] on every leaf."""
+        keys = session_keys(seed, num_sessions)
         hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_sessions, *jnp.shape(x))), hp)
         return jax.jit(jax.vmap(self._init_session))(keys, hps)
 
-    def _run_chunk(self, state: SessionState, num_checkpoints: jax.Array) -> tuple[SessionState, dict]:
-        checkpoint = jax.vmap(self._checkpoint)
-        row_shapes = jax.eval_shape(checkpoint, state)[1]
+    def _run_chunk(self, state: SessionState, start: jax.Array, num_checkpoints: jax.Array):
+        """Checkpoints start .. start + num_checkpoints - 1. Returns the state, the rows [max_chunk, S]
+        (the first `num_checkpoints` filled) and a copy of the best params that outlives the donated state."""
+        checkpoint = jax.vmap(self._checkpoint, in_axes=(0, None))
+        row_shapes = jax.eval_shape(checkpoint, state, start)[1]
         rows = jax.tree.map(lambda s: jnp.zeros((self.max_chunk, *s.shape), s.dtype), row_shapes)
 
         def body(carry):
             i, state, rows = carry
-            state, row = checkpoint(state)
+            state, row = checkpoint(state, start + i)
             rows = jax.tree.map(lambda buf, r: buf.at[i].set(r), rows, row)
             return i + 1, state, rows
 
         _, state, rows = jax.lax.while_loop(lambda c: c[0] < num_checkpoints, body, (jnp.int32(0), state, rows))
-        return state, rows
+        return state, rows, jax.tree.map(jnp.copy, state.best_params)
 
     def compile(self, state: SessionState) -> None:
         """Compile `run_chunk` ahead of time; the seconds are kept apart from training time."""
         start = time.perf_counter()
         jitted = jax.jit(self._run_chunk, donate_argnums=0)
-        self._compiled = jitted.lower(state, jnp.int32(1)).compile()
+        self._compiled = jitted.lower(state, jnp.int32(0), jnp.int32(1)).compile()
         self.compile_seconds = time.perf_counter() - start
 
-    def run_chunk(self, state: SessionState, num_checkpoints: int) -> tuple[SessionState, dict]:
-        """Dispatch `num_checkpoints` (<= max_chunk) checkpoints; returns device arrays (async)."""
+    def run_chunk(self, state: SessionState, start: int, num_checkpoints: int):
+        """Dispatch checkpoints `start` .. `start + num_checkpoints - 1` (at most max_chunk).
+        Returns (state, rows, best_params) as device arrays, asynchronously."""
         if self._compiled is None:
             self.compile(state)
-        return self._compiled(state, jnp.int32(num_checkpoints))
+        return self._compiled(state, jnp.int32(start), jnp.int32(num_checkpoints))
 
 
 def rows_to_numpy(rows: dict, count: int) -> dict[str, np.ndarray]:

@@ -4,16 +4,21 @@ hands each call's checkpoint rows to io. Nothing numeric happens here."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import jax
 import numpy as np
 
 from jaxlab import algos, envs
-from jaxlab.engine import Engine, Plan, rows_to_numpy
+from jaxlab.engine import Engine, Plan, rows_to_numpy, session_keys
+from jaxlab.io import analysis, checkpoints, graphs, specs
 from jaxlab.io import log as run_log
+from jaxlab.io.files import zip_folder
 from jaxlab.io.paths import RunPaths
 from jaxlab.io.progress import Progress
 from jaxlab.io.session_df import SessionFrames
+from jaxlab.io.tensorboard import SessionWriters
 
 SECONDS_PER_CALL = 1.0  # target work per compiled call: fewer host round trips, still a live progress bar
 DEV_MAX_FRAME = 20_000
@@ -23,6 +28,7 @@ DEV_MAX_FRAME = 20_000
 class TrialResult:
     paths: RunPaths
     frames: SessionFrames
+    metrics: dict  # trial scalar metrics
     compile_seconds: float
     train_seconds: float
     total_frames: int  # per session
@@ -42,87 +48,161 @@ class Trial:
         self.spec, self.paths, self.index = spec, paths, trial
         self.verbose, self.show_progress = verbose, progress
         self.log = run_log.get()
+        self.num_sessions = spec["meta"]["max_session"]
 
     def run(self) -> TrialResult:
         spec, meta = self.spec, self.spec["meta"]
-        num_sessions = meta["max_session"]
         algorithm = spec["agent"]["algorithm"]
         env = envs.make(spec["env"], algorithm["gamma"])
-        algo = algos.get(algorithm["name"])
-        static, hp = algo.configure(spec, env, spec["env"]["max_frame"])
-        plan = Plan.plan(static.frames_per_update, meta["log_frequency"], spec["env"]["max_frame"])
+        self.algo = algos.get(algorithm["name"])
+        static, hp = self.algo.configure(spec, env, spec["env"]["max_frame"])
+        plan = Plan.plan(
+            static.frames_per_update, meta["log_frequency"], spec["env"]["max_frame"], meta["eval_frequency"]
+        )
+        self._log_plan(plan)
+        eval_env = envs.make(spec["env"], num_envs=meta["rigorous_eval"], normalize=False) if meta["rigorous_eval"] else None
+        engine = Engine(self.algo, static, plan, eval_env)
+        state = self.state = engine.init(meta["random_seed"], self.num_sessions, hp)
+        with ThreadPoolExecutor(2) as pool:  # the random baseline and the PNG browser start while we compile
+            baseline = pool.submit(envs.random_baseline, spec["env"], meta["random_seed"])
+            png_renderer = pool.submit(graphs.start_png_renderer)
+            engine.compile(state)
+            self.random_baseline = baseline.result()
+            self.png = png_renderer.result()
         self.log.info(
-            f"trial {self.index}: {algorithm['name']} on {spec['env']['name']}, {num_sessions} sessions x "
-            f"{spec['env']['num_envs']} envs, {plan.num_checkpoints} checkpoints to {plan.total_frames:,} frames"
+            f"compiled in {engine.compile_seconds:.1f} s (one program for {self.num_sessions} sessions); "
+            f"random-policy baseline {self.random_baseline:.2f}"
+        )
+        self.runtime_meta = {
+            "experiment_ts": self.paths.root.rsplit(f"{self.paths.name}_", 1)[-1],
+            "trial": self.index,
+            "session_keys": np.asarray(session_keys(meta["random_seed"], self.num_sessions)).tolist(),
+            "git_sha": specs.git_sha(),
+            "versions": specs.versions(),
+            "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}",
+            "random_baseline": self.random_baseline,
+            "compile_seconds": round(engine.compile_seconds, 3),
+        }
+        specs.write_trial_spec(self.paths, self.index, spec, self.runtime_meta)
+
+        self.train_frames = SessionFrames(self.num_sessions, self.algo.EXTRA_COLUMNS)
+        self.eval_frames = SessionFrames(self.num_sessions, self.algo.EXTRA_COLUMNS) if eval_env else self.train_frames
+        prefixes = [self.paths.session_prefix(self.index, s) for s in range(self.num_sessions)]
+        self.tensorboard = SessionWriters(f"{self.paths.root}/log", prefixes)
+        progress = Progress(plan.total_frames, self.num_sessions, enabled=self.show_progress)
+        start = time.perf_counter()
+        try:
+            self._train(engine, plan, progress, start)
+        finally:
+            progress.close()
+            train_seconds = time.perf_counter() - start
+            trial_metrics = self._finish()
+        self._summarise(train_seconds)
+        return TrialResult(
+            self.paths, self.train_frames, trial_metrics, engine.compile_seconds, train_seconds, plan.total_frames
+        )
+
+    def _log_plan(self, plan: Plan) -> None:
+        spec, meta = self.spec, self.spec["meta"]
+        self.log.info(
+            f"trial {self.index}: {spec['agent']['algorithm']['name']} on {spec['env']['name']}, {self.num_sessions} "
+            f"sessions x {spec['env']['num_envs']} envs, {plan.num_checkpoints} checkpoints to {plan.total_frames:,} frames"
         )
         if plan.frames_per_checkpoint != meta["log_frequency"]:
             self.log.info(
                 f"log_frequency {meta['log_frequency']} rounded to {plan.frames_per_checkpoint} frames "
                 f"({plan.updates_per_checkpoint} updates of {plan.frames_per_update} frames)"
             )
+        if meta["rigorous_eval"] and plan.frames_per_eval != meta["eval_frequency"]:
+            self.log.info(f"eval_frequency {meta['eval_frequency']} rounded to {plan.frames_per_eval} frames")
 
-        engine = Engine(algo, static, plan)
-        state = engine.init(meta["random_seed"], num_sessions, hp)
-        engine.compile(state)
-        self.log.info(f"compiled in {engine.compile_seconds:.1f} s (one program for {num_sessions} sessions)")
-
-        frames = SessionFrames(num_sessions, algo.EXTRA_COLUMNS)
-        progress = Progress(plan.total_frames, num_sessions, enabled=self.show_progress)
-        start = time.perf_counter()
-        try:
-            self._train(engine, state, plan, frames, progress, start)
-        finally:
-            progress.close()
-            self._write_frames(frames)
-        train_seconds = time.perf_counter() - start
-        self._summarise(frames, train_seconds, num_sessions)
-        return TrialResult(self.paths, frames, engine.compile_seconds, train_seconds, plan.total_frames)
-
-    def _train(self, engine: Engine, state, plan: Plan, frames: SessionFrames, progress: Progress, start: float):
-        """Dispatch the next call before writing the last one's rows, so files are written while the
+    def _train(self, engine: Engine, plan: Plan, progress: Progress, start: float) -> None:
+        """Dispatch the next call before handling the last one's rows, so files are written while the
         device trains. The checkpoints per call adapt to about SECONDS_PER_CALL of work."""
-        done, chunk, pending = 0, 1, None
-        last_end = 0.0
-        while done < plan.num_checkpoints or pending is not None:
-            dispatched = None
-            if done < plan.num_checkpoints:
-                count = min(chunk, plan.num_checkpoints - done, engine.max_chunk)
-                state, rows = engine.run_chunk(state, count)
-                dispatched, done = (rows, count), done + count
-            if pending is not None:
-                rows, count = pending
-                host_rows = rows_to_numpy(rows, count)  # blocks until that call is done
-                end = time.perf_counter() - start
-                # Rows inside one call finish evenly spaced between the call's start and end.
-                wall_t = last_end + (end - last_end) * np.arange(1, count + 1) / count
-                seconds_per_checkpoint = (end - last_end) / count
-                last_end = end
-                chunk = int(np.clip(round(SECONDS_PER_CALL / max(seconds_per_checkpoint, 1e-6)), 1, engine.max_chunk))
-                frames.append(host_rows, wall_t)
-                self._write_frames(frames)
-                self._report(host_rows, wall_t, progress)
-            pending = dispatched
+        done, chunk, pending, last_end = 0, 1, None, 0.0
+        try:
+            while done < plan.num_checkpoints or pending is not None:
+                dispatched = None
+                if done < plan.num_checkpoints:
+                    count = min(chunk, plan.num_checkpoints - done, engine.max_chunk)
+                    self.state, rows, best_params = engine.run_chunk(self.state, done, count)
+                    dispatched, done = (rows, best_params, count), done + count
+                if pending is not None:
+                    end = self._handle(*pending, last_end, start, progress)
+                    chunk = int(np.clip(round(SECONDS_PER_CALL * pending[2] / max(end - last_end, 1e-6)), 1, engine.max_chunk))
+                    last_end = end
+                pending = dispatched
+        finally:
+            if pending is not None:  # interrupted: keep the rows of the call that was under way
+                self._handle(*pending, last_end, start, progress)
 
-    def _report(self, rows: dict, wall_t: np.ndarray, progress: Progress) -> None:
-        progress.update(int(rows["frame"][-1].max()), rows["total_reward_ma"][-1])
+    def _handle(self, rows, best_params, count: int, last_end: float, start: float, progress: Progress) -> float:
+        """Write one finished call's rows (CSV, TensorBoard, ckpt-best weights); returns when it ended."""
+        host = rows_to_numpy(rows, count)  # blocks until that call is done
+        end = time.perf_counter() - start
+        # Rows inside one call finish evenly spaced between the call's start and end.
+        wall_t = last_end + (end - last_end) * np.arange(1, count + 1) / count
+        new_train = self.train_frames.append(host, wall_t)
+        new_eval = new_train
+        if self.eval_frames is not self.train_frames:
+            evaluated = host["evaluated"][:, 0]
+            eval_rows = {**host, "total_reward": host["eval_total_reward"], "total_reward_ma": host["eval_total_reward_ma"]}
+            new_eval = self.eval_frames.append({k: v[evaluated] for k, v in eval_rows.items()}, wall_t[evaluated])
+        for s in range(self.num_sessions):
+            self.tensorboard.add_rows(s, "train", new_train[s])
+            self.tensorboard.add_rows(s, "eval", new_eval[s])
+        improved = np.flatnonzero(host["best_improved"].any(axis=0))
+        if improved.size:
+            best = jax.device_get(best_params)
+            for s in improved:
+                self._save_networks(best, s, best_checkpoint=True)
+        self._write_frames()
+        progress.update(int(host["frame"][-1].max()), host["total_reward_ma"][-1])
         if self.verbose:
-            for c in range(len(wall_t)):
-                values = {k: rows[k][c, 0] for k in ("frame", "total_reward", "total_reward_ma", "loss", "lr")}
+            for c in range(count):
+                values = {k: host[k][c, 0] for k in ("frame", "total_reward", "total_reward_ma", "loss", "lr")}
                 self.log.info("  ".join(f"{k} {float(v):.4g}" for k, v in values.items()))
+        return end
 
-    def _write_frames(self, frames: SessionFrames) -> None:
-        for session in range(len(frames.rows)):
-            frames.write(session, self.paths.session_df(self.index, session, "train"))
+    def _save_networks(self, params, session: int, best_checkpoint: bool) -> None:
+        session_params = jax.tree.map(lambda x: np.asarray(x[session]), params)
+        prefix = self.paths.session_prefix(self.index, session)
+        checkpoints.save_networks(f"{self.paths.root}/model", prefix, self.algo.nets(session_params), best_checkpoint)
 
-    def _summarise(self, frames: SessionFrames, seconds: float, num_sessions: int) -> None:
-        finals = [frames.rows[s][-1] for s in range(num_sessions) if frames.rows[s]]
+    def _write_frames(self) -> None:
+        for s in range(self.num_sessions):
+            self.train_frames.write(s, self.paths.session_df(self.index, s, "train"))
+            self.eval_frames.write(s, self.paths.session_df(self.index, s, "eval"))
+
+    def _finish(self) -> dict:
+        """Everything a trial leaves when it ends, normally or not: final weights, metrics, graphs."""
+        self.tensorboard.close()
+        self._write_frames()
+        final_params = jax.device_get(self.state.train.params)
+        for s in range(self.num_sessions):
+            self._save_networks(final_params, s, best_checkpoint=False)
+        if not self.train_frames.rows[0]:
+            return {}
+        if not self.png:
+            self.log.warning(
+                "no Chrome/Chromium found: graphs written as HTML only; install chromium and run "
+                f"python -m jaxlab.retro {self.paths.root} for the PNGs"
+            )
+        try:
+            return analysis.analyze_trial(self.paths, self.index, self.num_sessions, self.random_baseline, self.png)
+        finally:
+            if self.png:
+                graphs.stop_png_renderer()
+
+    def _summarise(self, seconds: float) -> None:
+        finals = [rows[-1] for rows in self.train_frames.rows if rows]
         if not finals:
             return
         ma = np.array([row["total_reward_ma"] for row in finals])
         total = sum(row["frame"] for row in finals)
         self.log.info(
             f"trial {self.index} done: {total:,} frames in {seconds:.1f} s ({total / seconds:,.0f} frames/s over "
-            f"{num_sessions} sessions); total_reward_ma per session {np.round(ma, 2).tolist()}"
+            f"{self.num_sessions} sessions); total_reward_ma per session {np.round(ma, 2).tolist()}"
         )
 
 
@@ -134,4 +214,7 @@ def run(spec: dict, mode: str = "train", data_dir: str = "data", progress: bool 
     paths = RunPaths.create(spec["name"], data_dir)
     log = run_log.setup(paths.log_file(0), verbose=verbose)
     log.info(f"{mode} run of {spec['name']}: output in {paths.root}")
-    return Trial(spec, paths, 0, verbose=verbose, progress=progress).run()
+    specs.write_spec(paths, spec)
+    result = Trial(spec, paths, 0, verbose=verbose, progress=progress).run()
+    log.info(f"zipped to {zip_folder(paths.root)}")
+    return result

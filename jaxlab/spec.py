@@ -121,6 +121,18 @@ META_SCHEMA = {
     "random_seed": _int(0, 0),
 }
 
+# What a run adds to `meta` in its trial spec (io/specs.py); ignored when the trial spec is run again.
+RUNTIME_META_KEYS = (
+    "experiment_ts",
+    "trial",
+    "session_keys",
+    "git_sha",
+    "versions",
+    "device",
+    "random_baseline",
+    "compile_seconds",
+)
+
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -339,6 +351,8 @@ def read_file(path: str) -> dict:
 def load(path: str, overrides: list[str] = ()) -> dict:
     """Read, override, default and validate the spec at `path`."""
     raw = read_file(path)
+    if isinstance(raw.get("meta"), dict):
+        raw["meta"] = {k: v for k, v in raw["meta"].items() if k not in RUNTIME_META_KEYS}
     for assignment in overrides:
         apply_override(raw, assignment)
     return validate(raw)

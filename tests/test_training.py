@@ -15,8 +15,10 @@ def build(raw):
     env = envs.make(validated["env"], validated["agent"]["algorithm"]["gamma"])
     algo = algos.get("PPO")
     static, hp = algo.configure(validated, env, validated["env"]["max_frame"])
-    plan = Plan.plan(static.frames_per_update, validated["meta"]["log_frequency"], validated["env"]["max_frame"])
-    return validated, Engine(algo, static, plan), hp
+    meta = validated["meta"]
+    plan = Plan.plan(static.frames_per_update, meta["log_frequency"], validated["env"]["max_frame"], meta["eval_frequency"])
+    eval_env = envs.make(validated["env"], num_envs=meta["rigorous_eval"], normalize=False) if meta["rigorous_eval"] else None
+    return validated, Engine(algo, static, plan, eval_env), hp
 
 
 def run_rows(raw, chunks):
@@ -25,7 +27,7 @@ def run_rows(raw, chunks):
     state = engine.init(validated["meta"]["random_seed"], validated["meta"]["max_session"], hp)
     out = []
     for count in chunks:
-        state, rows = engine.run_chunk(state, count)
+        state, rows, _ = engine.run_chunk(state, sum(len(o["frame"]) for o in out), count)
         out.append(rows_to_numpy(rows, count))
     return {k: np.concatenate([o[k] for o in out]) for k in out[0]}
 
@@ -98,7 +100,7 @@ def test_dev_mode_writes_session_csvs_with_contract_columns(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(tiny_spec()))
     assert run.main([str(path), "dev", "--data-dir", str(tmp_path / "data"), "--no-progress"]) == 0
-    (folder,) = list((tmp_path / "data").iterdir())
+    (folder,) = [p for p in (tmp_path / "data").iterdir() if p.is_dir()]
     df = pd.read_csv(folder / "info" / "tiny_t0_s0_session_df_train.csv")
     assert tuple(df.columns[: len(COLUMNS)]) == COLUMNS and {"entropy", "clip_eps"} <= set(df.columns)
     assert len(df) == 16 and (np.diff(df["frame"]) > 0).all()
@@ -127,5 +129,5 @@ def test_compiled_programs_have_no_custom_calls():
     hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (2, *jnp.shape(x))), hp)
     init_hlo = jax.jit(jax.vmap(engine._init_session)).lower(keys, hps).as_text()
     state = jax.eval_shape(jax.vmap(engine._init_session), keys, hps)
-    chunk_hlo = jax.jit(engine._run_chunk).lower(state, jnp.int32(1)).as_text()
+    chunk_hlo = jax.jit(engine._run_chunk).lower(state, jnp.int32(0), jnp.int32(1)).as_text()
     assert "custom_call" not in init_hlo and "custom_call" not in chunk_hlo

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import difflib
 
-from jaxlab.envs.wrappers import EpisodeStats, RunningMeanStd, Step, VecEnv, VecEnvState, normalize_obs
+from jaxlab.envs.wrappers import (
+    EpisodeStats,
+    RunningMeanStd,
+    Step,
+    VecEnv,
+    VecEnvState,
+    first_episode_returns,
+    normalize_obs,
+)
 
 # Ids a spec may name. gymnax registers more (bsuite, misc); these are the ones jaxlab is tested on.
 ENV_IDS = (
@@ -38,10 +46,12 @@ def observation_shape(name: str) -> tuple[int, ...]:
     return tuple(env.observation_space(env_params).shape)
 
 
-def make(env_spec: dict, gamma: float = 0.99) -> VecEnv:
+def make(env_spec: dict, gamma: float = 0.99, num_envs: int | None = None, normalize: bool = True) -> VecEnv:
     """Build the vectorised env of one session from the spec's `env` section.
 
-    `gamma` sets the discount of the running return used by reward normalisation.
+    `gamma` sets the discount of the running return used by reward normalisation. Evaluation and
+    the random baseline build other copies: `num_envs` overrides the spec's, and `normalize=False`
+    keeps raw observations and rewards.
     """
     import gymnax
 
@@ -51,11 +61,28 @@ def make(env_spec: dict, gamma: float = 0.99) -> VecEnv:
     return VecEnv(
         env,
         env_params,
-        num_envs=env_spec["num_envs"],
-        normalize_obs=env_spec["normalize_obs"],
-        normalize_reward=env_spec["normalize_reward"],
+        num_envs=num_envs or env_spec["num_envs"],
+        normalize_obs=normalize and env_spec["normalize_obs"],
+        normalize_reward=normalize and env_spec["normalize_reward"],
         gamma=gamma,
     )
+
+
+RANDOM_BASELINE_EPISODES = 100
+
+
+def random_baseline(env_spec: dict, seed: int = 0) -> float:
+    """Mean raw return of a uniform random policy over 100 episodes (R_rand of the metrics)."""
+    import jax
+
+    env = make(env_spec, num_envs=RANDOM_BASELINE_EPISODES, normalize=False)
+    space = env.env.action_space(env.env_params)
+
+    def uniform(_obs, key):
+        return jax.vmap(space.sample)(jax.random.split(key, env.num_envs))
+
+    returns = jax.jit(lambda key: first_episode_returns(env, key, uniform))(jax.random.PRNGKey(seed))
+    return float(returns.mean())
 
 
 __all__ = [
@@ -66,6 +93,8 @@ __all__ = [
     "VecEnv",
     "VecEnvState",
     "env_name_problem",
+    "first_episode_returns",
+    "random_baseline",
     "make",
     "observation_shape",
     "normalize_obs",

@@ -175,3 +175,31 @@ class VecEnv:
             final_obs=normalize_obs(final_obs, obs_stats),
         )
         return VecEnvState(env_state, stats, obs_stats, reward_norm), step
+
+
+def first_episode_returns(env: VecEnv, key: jax.Array, policy, obs_stats: RunningMeanStd | None = None) -> jax.Array:
+    """Raw return of the first episode of each of `env.num_envs` copies under `policy(obs, key) -> action`.
+
+    Copies that finish early keep stepping (auto-reset) but their later rewards are not counted; the
+    loop ends when all have finished, or at the env's time limit. `obs_stats` normalises what the
+    policy sees (frozen statistics from training); the env itself must not normalise.
+    """
+    reset_key, loop_key = jax.random.split(key)
+    obs, state = env.reset(reset_key)
+    max_steps = int(env.env_params.max_steps_in_episode)
+
+    def running(carry):
+        t, _, _, _, finished, _ = carry
+        return (t < max_steps) & ~finished.all()
+
+    def step(carry):
+        t, obs, state, returns, finished, key = carry
+        key, action_key, step_key = jax.random.split(key, 3)
+        action = policy(normalize_obs(obs, obs_stats), action_key)
+        state, out = env.step(step_key, state, action)
+        returns = returns + jnp.where(finished, 0.0, out.reward)
+        return t + 1, out.obs, state, returns, finished | out.terminated | out.truncated, key
+
+    zeros = jnp.zeros(env.num_envs)
+    carry = (jnp.int32(0), obs, state, zeros, zeros.astype(bool), loop_key)
+    return jax.lax.while_loop(running, step, carry)[3]

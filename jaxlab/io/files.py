@@ -28,3 +28,24 @@ def write_text(path: str, text: str) -> None:
             f.write(text)
 
     atomic_write(path, write)
+
+
+def write_json(path: str, data: dict) -> None:
+    import json
+
+    write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def zip_folder(folder: str) -> str:
+    """`{folder}.zip` beside the folder, holding it under its own name; returns the zip's path."""
+    import shutil
+
+    folder = folder.rstrip(os.sep)
+    target = folder + ".zip"
+
+    def write(tmp: str) -> None:
+        made = shutil.make_archive(tmp[: -len(".zip")], "zip", os.path.dirname(folder) or ".", os.path.basename(folder))
+        assert made == tmp
+
+    atomic_write(target, write)
+    return target

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ LAYOUT = dict(template="plotly_white", width=800, height=450, margin=dict(l=70, 
 
 
 def line_figure(df: pd.DataFrame, column: str, title: str, y_label: str) -> go.Figure:
-    fig = go.Figure(go.Scatter(x=df["frame"], y=df[column], mode="lines", name=column, line=dict(color=COLORS[0])))
+    fig = go.Figure(go.Scatter(x=df["frame"], y=df[column], mode="lines", name=y_label, line=dict(color=COLORS[0])))
     fig.update_layout(title=title, xaxis_title="frames", yaxis_title=y_label, showlegend=True, **LAYOUT)
     return fig
 
@@ -91,6 +92,23 @@ def browser_available() -> bool:
         return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome"))
 
 
+def start_png_renderer() -> bool:
+    """Open kaleido's browser now, so its start-up (~2 s) overlaps other work; False when there is
+    no browser. `write_figures` uses the open renderer; `stop_png_renderer` closes it."""
+    if not browser_available():
+        return False
+    import kaleido
+
+    kaleido.start_sync_server(n=1, silence_warnings=True)
+    return True
+
+
+def stop_png_renderer() -> None:
+    import kaleido
+
+    kaleido.stop_sync_server(silence_warnings=True)
+
+
 def write_figures(figures: dict[str, go.Figure], graph_dir: str, png: bool) -> None:
     """Write each figure as `{path}.html`, and as `{path}.png` when `png`. Keys are paths without extension."""
     os.makedirs(graph_dir, exist_ok=True)
@@ -103,5 +121,6 @@ def write_figures(figures: dict[str, go.Figure], graph_dir: str, png: bool) -> N
         script = os.path.relpath(js_path, os.path.dirname(path) or ".")
         atomic_write(path + ".html", lambda tmp, fig=fig, script=script: fig.write_html(tmp, include_plotlyjs=script))
     if png and figures:
-        paths = list(figures)
-        pio.write_images(list(figures.values()), [p + ".png" for p in paths], format="png")
+        with warnings.catch_warnings():  # plotly warns that its default kaleido options yield to the open server
+            warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+            pio.write_images(list(figures.values()), [p + ".png" for p in figures], format="png")

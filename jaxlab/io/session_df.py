@@ -17,14 +17,19 @@ class SessionFrames:
         self.columns = COLUMNS + tuple(extra_columns)
         self.rows: list[list[dict]] = [[] for _ in range(num_sessions)]
 
-    def append(self, rows: dict[str, np.ndarray], wall_t: np.ndarray) -> None:
-        """Add checkpoint rows ([C, S] per engine column) that ended at `wall_t` [C] seconds."""
+    def append(self, rows: dict[str, np.ndarray], wall_t: np.ndarray) -> list[list[dict]]:
+        """Add checkpoint rows ([C, S] per engine column) that ended at `wall_t` [C] seconds;
+        returns the new rows of each session."""
+        new: list[list[dict]] = [[] for _ in self.rows]
         for c in range(len(wall_t)):
-            for s, session_rows in enumerate(self.rows):
+            for s, session_rows in enumerate(new):
                 row = {name: rows[name][c, s].item() for name in self.columns if name in rows}
                 row["wall_t"] = float(wall_t[c])
                 row["fps"] = row["frame"] / wall_t[c] if wall_t[c] > 0 else 0.0
-                session_rows.append(row)
+                session_rows.append({name: row[name] for name in self.columns})
+        for session_rows, session_new in zip(self.rows, new):
+            session_rows.extend(session_new)
+        return new
 
     def frame(self, session: int) -> pd.DataFrame:
         return pd.DataFrame(self.rows[session], columns=list(self.columns))

@@ -1,0 +1,59 @@
+"""Retro-analysis: `python -m jaxlab.retro data/<run>` rebuilds metrics and graphs from the CSVs.
+
+Useful after a run without a browser (to make the PNGs), or after editing a df by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+
+from jaxlab.io import analysis, graphs
+from jaxlab.io.paths import RunPaths
+
+FOLDER = re.compile(r"(?P<name>.+)_\d{4}_\d{2}_\d{2}_\d{6}")
+
+
+def retro(folder: str) -> list[int]:
+    """Re-analyse every trial of a run folder; returns the trial indices done."""
+    folder = folder.rstrip("/")
+    match = FOLDER.fullmatch(os.path.basename(folder))
+    if not match or not os.path.isdir(folder):
+        raise ValueError(f"{folder} is not a jaxlab run folder (data/{{name}}_YYYY_MM_DD_HHMMSS)")
+    paths = RunPaths(folder, match["name"])
+    trial_specs = sorted(glob.glob(os.path.join(folder, f"{paths.name}_t*_spec.json")))
+    if not trial_specs:
+        raise ValueError(f"{folder} holds no {paths.name}_t{{T}}_spec.json — it is not a finished jaxlab run")
+    png = graphs.start_png_renderer()
+    done = []
+    try:
+        for path in trial_specs:
+            with open(path) as f:
+                meta = json.load(f)["meta"]
+            analysis.analyze_trial(paths, meta["trial"], meta["max_session"], meta["random_baseline"], png)
+            done.append(meta["trial"])
+    finally:
+        if png:
+            graphs.stop_png_renderer()
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jaxlab.retro", description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="a run folder, data/{name}_{ts}")
+    args = parser.parse_args(argv)
+    try:
+        trials = retro(args.folder)
+    except (ValueError, OSError, KeyError) as error:
+        print(f"jaxlab: error: {error}", file=sys.stderr)
+        return 2
+    print(f"re-analysed trial(s) {trials} of {args.folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The run folder: every writer, the contract checker on a real tiny run, retro-analysis, reproduction."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from jaxlab import retro, run
+from tests.conftest import tiny_spec
+
+CHECKER = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "tools", "check_contract.py")
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    """One tiny 2-session PPO run with eval rows, shared by the tests of this module."""
+    tmp = tmp_path_factory.mktemp("run")
+    path = tmp / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_spec(meta={"max_session": 2, "log_frequency": 128, "eval_frequency": 512})))
+    assert run.main([str(path), "--data-dir", str(tmp / "data"), "--no-progress"]) == 0
+    (folder,) = [p for p in (tmp / "data").iterdir() if p.is_dir()]
+    return folder
+
+
+def test_folder_passes_the_contract_checker(run_folder):
+    if not os.path.exists(CHECKER):
+        pytest.skip("shared/tools/check_contract.py is not beside this checkout")
+    proc = subprocess.run([sys.executable, CHECKER, str(run_folder)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+    assert "contract: 0 problems" in proc.stdout
+
+
+def test_eval_rows_come_every_eval_frequency(run_folder):
+    eval_df = pd.read_csv(run_folder / "info" / "tiny_t0_s0_session_df_eval.csv")
+    train_df = pd.read_csv(run_folder / "info" / "tiny_t0_s0_session_df_train.csv")
+    np.testing.assert_array_equal(eval_df["frame"], [512, 1024, 1536, 2048])
+    assert list(eval_df.columns) == list(train_df.columns)
+    # Eval returns come from the greedy policy on other env copies, not the training episodes.
+    merged = train_df.set_index("frame").loc[eval_df["frame"]]
+    assert not np.allclose(merged["total_reward"].to_numpy(), eval_df["total_reward"].to_numpy())
+
+
+def test_checkpoints_load_as_plain_state_dicts(run_folder):
+    for name in ("tiny_t0_s1_net_model.pt", "tiny_t0_s1_ckpt-best_critic_net_model.pt"):
+        state_dict = torch.load(run_folder / "model" / name, weights_only=True)
+        assert all(t.dtype == torch.float32 for t in state_dict.values())
+    policy = torch.load(run_folder / "model" / "tiny_t0_s0_net_model.pt", weights_only=True)
+    assert {k: tuple(v.shape) for k, v in policy.items()} == {
+        "body.0.weight": (16, 4), "body.0.bias": (16,), "policy_head.weight": (2, 16), "policy_head.bias": (2,),
+    }
+
+
+def test_trial_spec_holds_runtime_meta(run_folder):
+    meta = json.loads((run_folder / "tiny_t0_spec.json").read_text())["meta"]
+    assert meta["git_sha"] and meta["trial"] == 0 and len(meta["session_keys"]) == 2
+    assert 15 < meta["random_baseline"] < 30  # a random CartPole policy lasts ~22 steps
+    assert meta["compile_seconds"] > 0 and meta["versions"]["jax"]
+
+
+def test_tensorboard_has_every_column(run_folder):
+    from tests.tensorboard_reader import scalar_tags
+
+    tags = scalar_tags(run_folder / "log")
+    assert {"train/total_reward", "train/loss", "eval/total_reward_ma", "train/entropy"} <= tags
+
+
+def test_zip_and_log(run_folder):
+    assert (run_folder.parent / f"{run_folder.name}.zip").exists()
+    assert "compiled in" in (run_folder / "log" / "tiny_t0.log").read_text()
+
+
+def test_retro_rebuilds_the_same_metrics_and_graphs(run_folder, tmp_path):
+    info = run_folder / "info"
+    written = {p.name: p.read_text() for p in info.glob("*metrics*.json")}
+    graph_names = sorted(p.name for p in (run_folder / "graph").iterdir())
+    for path in info.glob("*metrics*.json"):
+        path.unlink()
+    for path in (run_folder / "graph").glob("*.png"):
+        path.unlink()
+    assert retro.main([str(run_folder)]) == 0
+    assert {p.name: p.read_text() for p in info.glob("*metrics*.json")} == written
+    assert sorted(p.name for p in (run_folder / "graph").iterdir()) == graph_names
+
+
+def test_retro_rejects_a_non_run_folder(tmp_path, capsys):
+    assert retro.main([str(tmp_path)]) == 2
+    assert "is not a jaxlab run folder" in capsys.readouterr().err
+
+
+def test_trial_spec_reproduces_the_numbers(run_folder, tmp_path):
+    assert run.main([str(run_folder / "tiny_t0_spec.json"), "--data-dir", str(tmp_path), "--no-progress"]) == 0
+    (again,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    for kind in ("train", "eval"):
+        first = pd.read_csv(run_folder / "info" / f"tiny_t0_s1_session_df_{kind}.csv").drop(columns=["wall_t", "fps"])
+        second = pd.read_csv(again / "info" / f"tiny_t0_s1_session_df_{kind}.csv").drop(columns=["wall_t", "fps"])
+        pd.testing.assert_frame_equal(first, second)
