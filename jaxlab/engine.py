@@ -23,10 +23,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxlab.envs import VecEnv, first_episode_returns
 
 MA_WINDOW = 100  # total_reward_ma: mean of total_reward over the last 100 rows
+
+
+@struct.dataclass
+class PolicySnapshot:
+    """What a policy needs at inference: its params, and the observation statistics when they are normalised."""
+
+    params: Any
+    obs_stats: Any  # RunningMeanStd or None
 
 
 @struct.dataclass
@@ -37,7 +46,7 @@ class SessionState:
     reward_history: jax.Array  # [100] last total_reward values, NaN until filled
     rows_written: jax.Array  # int32, checkpoints so far
     best_reward_ma: jax.Array  # best total_reward_ma so far (-inf before any)
-    best_params: Any  # params at best_reward_ma
+    best: PolicySnapshot  # the policy at best_reward_ma
     eval_history: jax.Array  # [100] last eval total_reward values
     evals_written: jax.Array  # int32, eval rows so far
     eval_key: jax.Array  # eval's own RNG stream, folded with the checkpoint index
@@ -74,6 +83,20 @@ class Plan:
         return self.frames_per_checkpoint * self.eval_every
 
 
+def snapshot(train: Any) -> PolicySnapshot:
+    """The policy of an algorithm's train state (every train state has `params` and `env_state`)."""
+    return PolicySnapshot(train.params, train.env_state.obs_stats)
+
+
+def session_sharding(num_sessions: int) -> NamedSharding:
+    """Sessions split evenly over as many devices as divide their number (1 device: no split). On
+    CPU, jaxlab.run makes one XLA device per core, since XLA:CPU keeps small RL ops on one core."""
+    devices = jax.devices()
+    count = max(d for d in range(1, len(devices) + 1) if num_sessions % d == 0)
+    mesh = Mesh(np.asarray(devices[:count]), ("sessions",))
+    return NamedSharding(mesh, PartitionSpec("sessions"))
+
+
 def session_keys(seed: int, num_sessions: int) -> jax.Array:
     """Session s trains from fold_in(PRNGKey(seed), s)."""
     root = jax.random.PRNGKey(seed)
@@ -107,7 +130,7 @@ class Engine:
             reward_history=jnp.full(MA_WINDOW, jnp.nan),
             rows_written=jnp.zeros((), jnp.int32),
             best_reward_ma=jnp.asarray(-jnp.inf),
-            best_params=train.params,
+            best=snapshot(train),
             eval_history=jnp.full(MA_WINDOW, jnp.nan),
             evals_written=jnp.zeros((), jnp.int32),
             eval_key=eval_key,
@@ -139,7 +162,7 @@ class Engine:
             reward_history=history,
             rows_written=session.rows_written + 1,
             best_reward_ma=jnp.where(improved, reward_ma, session.best_reward_ma),
-            best_params=jax.tree.map(lambda new, old: jnp.where(improved, new, old), train.params, session.best_params),
+            best=jax.tree.map(lambda new, old: jnp.where(improved, new, old), snapshot(train), session.best),
         )
         evaluated = jnp.asarray(False)
         eval_reward = eval_reward_ma = jnp.asarray(jnp.nan)
@@ -173,14 +196,15 @@ class Engine:
 
     # ---- compiled, all sessions --------------------------------------------------------------
     def init(self, seed: int, num_sessions: int, hp: Any) -> SessionState:
-        """All sessions' states, [S, ...] on every leaf."""
+        """All sessions' states, [S, ...] on every leaf, sharded over the devices on the session axis."""
         keys = session_keys(seed, num_sessions)
         hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_sessions, *jnp.shape(x))), hp)
-        return jax.jit(jax.vmap(self._init_session))(keys, hps)
+        state = jax.jit(jax.vmap(self._init_session))(keys, hps)
+        return jax.device_put(state, session_sharding(num_sessions))
 
     def _run_chunk(self, state: SessionState, start: jax.Array, num_checkpoints: jax.Array):
         """Checkpoints start .. start + num_checkpoints - 1. Returns the state, the rows [max_chunk, S]
-        (the first `num_checkpoints` filled) and a copy of the best params that outlives the donated state."""
+        (the first `num_checkpoints` filled) and a copy of the best policy that outlives the donated state."""
         checkpoint = jax.vmap(self._checkpoint, in_axes=(0, None))
         row_shapes = jax.eval_shape(checkpoint, state, start)[1]
         rows = jax.tree.map(lambda s: jnp.zeros((self.max_chunk, *s.shape), s.dtype), row_shapes)
@@ -192,7 +216,7 @@ class Engine:
             return i + 1, state, rows
 
         _, state, rows = jax.lax.while_loop(lambda c: c[0] < num_checkpoints, body, (jnp.int32(0), state, rows))
-        return state, rows, jax.tree.map(jnp.copy, state.best_params)
+        return state, rows, jax.tree.map(jnp.copy, state.best)
 
     def compile(self, state: SessionState) -> None:
         """Compile `run_chunk` ahead of time; the seconds are kept apart from training time."""
@@ -203,7 +227,7 @@ class Engine:
 
     def run_chunk(self, state: SessionState, start: int, num_checkpoints: int):
         """Dispatch checkpoints `start` .. `start + num_checkpoints - 1` (at most max_chunk).
-        Returns (state, rows, best_params) as device arrays, asynchronously."""
+        Returns (state, rows, best policy snapshot) as device arrays, asynchronously."""
         if self._compiled is None:
             self.compile(state)
         return self._compiled(state, jnp.int32(start), jnp.int32(num_checkpoints))

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from jaxlab import algos, envs
-from jaxlab.engine import Engine, Plan, rows_to_numpy, session_keys
+from jaxlab.engine import Engine, Plan, PolicySnapshot, rows_to_numpy, session_keys, snapshot
 from jaxlab.io import analysis, checkpoints, graphs, specs
 from jaxlab.io import log as run_log
 from jaxlab.io.files import zip_folder
@@ -82,6 +82,7 @@ class Trial:
             "device": f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}",
             "random_baseline": self.random_baseline,
             "compile_seconds": round(engine.compile_seconds, 3),
+            **env.spaces(),
         }
         specs.write_trial_spec(self.paths, self.index, spec, self.runtime_meta)
 
@@ -125,8 +126,8 @@ class Trial:
                 dispatched = None
                 if done < plan.num_checkpoints:
                     count = min(chunk, plan.num_checkpoints - done, engine.max_chunk)
-                    self.state, rows, best_params = engine.run_chunk(self.state, done, count)
-                    dispatched, done = (rows, best_params, count), done + count
+                    self.state, rows, best = engine.run_chunk(self.state, done, count)
+                    dispatched, done = (rows, best, count), done + count
                 if pending is not None:
                     end = self._handle(*pending, last_end, start, progress)
                     chunk = int(np.clip(round(SECONDS_PER_CALL * pending[2] / max(end - last_end, 1e-6)), 1, engine.max_chunk))
@@ -136,7 +137,7 @@ class Trial:
             if pending is not None:  # interrupted: keep the rows of the call that was under way
                 self._handle(*pending, last_end, start, progress)
 
-    def _handle(self, rows, best_params, count: int, last_end: float, start: float, progress: Progress) -> float:
+    def _handle(self, rows, best, count: int, last_end: float, start: float, progress: Progress) -> float:
         """Write one finished call's rows (CSV, TensorBoard, ckpt-best weights); returns when it ended."""
         host = rows_to_numpy(rows, count)  # blocks until that call is done
         end = time.perf_counter() - start
@@ -153,7 +154,7 @@ class Trial:
             self.tensorboard.add_rows(s, "eval", new_eval[s])
         improved = np.flatnonzero(host["best_improved"].any(axis=0))
         if improved.size:
-            best = jax.device_get(best_params)
+            best = jax.device_get(best)
             for s in improved:
                 self._save_networks(best, s, best_checkpoint=True)
         self._write_frames()
@@ -164,10 +165,13 @@ class Trial:
                 self.log.info("  ".join(f"{k} {float(v):.4g}" for k, v in values.items()))
         return end
 
-    def _save_networks(self, params, session: int, best_checkpoint: bool) -> None:
-        session_params = jax.tree.map(lambda x: np.asarray(x[session]), params)
+    def _save_networks(self, policy: PolicySnapshot, session: int, best_checkpoint: bool) -> None:
+        """Write one session's networks from a host copy of all sessions' policies."""
+        policy = jax.tree.map(lambda x: np.asarray(x[session]), policy)
         prefix = self.paths.session_prefix(self.index, session)
-        checkpoints.save_networks(f"{self.paths.root}/model", prefix, self.algo.nets(session_params), best_checkpoint)
+        checkpoints.save_networks(
+            f"{self.paths.root}/model", prefix, self.algo.nets(policy.params), policy.obs_stats, best_checkpoint
+        )
 
     def _write_frames(self) -> None:
         for s in range(self.num_sessions):
@@ -178,9 +182,9 @@ class Trial:
         """Everything a trial leaves when it ends, normally or not: final weights, metrics, graphs."""
         self.tensorboard.close()
         self._write_frames()
-        final_params = jax.device_get(self.state.train.params)
+        final = jax.device_get(snapshot(self.state.train))
         for s in range(self.num_sessions):
-            self._save_networks(final_params, s, best_checkpoint=False)
+            self._save_networks(final, s, best_checkpoint=False)
         if not self.train_frames.rows[0]:
             return {}
         if not self.png:

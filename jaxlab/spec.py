@@ -131,6 +131,8 @@ RUNTIME_META_KEYS = (
     "device",
     "random_baseline",
     "compile_seconds",
+    "observation_shape",
+    "action_space",
 )
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

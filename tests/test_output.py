@@ -100,3 +100,39 @@ def test_trial_spec_reproduces_the_numbers(run_folder, tmp_path):
         first = pd.read_csv(run_folder / "info" / f"tiny_t0_s1_session_df_{kind}.csv").drop(columns=["wall_t", "fps"])
         second = pd.read_csv(again / "info" / f"tiny_t0_s1_session_df_{kind}.csv").drop(columns=["wall_t", "fps"])
         pd.testing.assert_frame_equal(first, second)
+
+
+def test_enjoy_plays_the_best_session_and_writes_a_gif(run_folder, capsys):
+    spec_path = run_folder / "tiny_t0_spec.json"
+    assert run.main([str(spec_path), f"enjoy@{spec_path}", "--episodes", "2", "--render"]) == 0
+    out = capsys.readouterr().out
+    assert "over 2 episodes" in out and "GIF of episode 0" in out
+    (gif,) = run_folder.glob("tiny_t0_s*_enjoy.gif")
+    from PIL import Image
+
+    assert Image.open(gif).n_frames > 1
+
+
+def test_enjoy_bad_input_exits_2(run_folder, tmp_path, capsys):
+    spec_path = run_folder / "tiny_t0_spec.json"
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**tiny_spec(), "name": "other"}))
+    assert run.main([str(other), f"enjoy@{spec_path}"]) == 2
+    assert "is a run of 'tiny'" in capsys.readouterr().err
+    assert run.main([str(spec_path), f"enjoy@{tmp_path}/nope_t0_spec.json"]) == 2
+    assert "give a trial spec of a run" in capsys.readouterr().err
+    assert run.main([str(spec_path), f"enjoy@{spec_path}", "--episodes", "0"]) == 2
+
+
+def test_checkpoint_plays_gymnasium_where_jax_cannot_be_imported(run_folder):
+    child = (
+        "import sys; sys.modules['jax'] = None\n"
+        "from jaxlab.export import load_policy\n"
+        "from jaxlab.export.play import play_gymnasium\n"
+        f"policy = load_policy({str(run_folder / 'model' / 'tiny_t0_s0_ckpt-best_net_model.pt')!r})\n"
+        "returns, _ = play_gymnasium(policy, 'CartPole-v1', 2)\n"
+        "print(len(returns), returns.min() >= 8)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["2", "True"]

@@ -123,6 +123,19 @@ class VecEnv:
         self.action_high = None if self.discrete else jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
         self.obs_shape = tuple(env.observation_space(env_params).shape)
 
+    def spaces(self) -> dict:
+        """Observation shape and action space as plain JSON, for the trial spec (export rebuilds from it)."""
+        if self.discrete:
+            action_space = {"type": "discrete", "n": self.num_actions}
+        else:
+            action_space = {
+                "type": "continuous",
+                "shape": [self.action_dim],
+                "low": [float(x) for x in self.action_low],
+                "high": [float(x) for x in self.action_high],
+            }
+        return {"observation_shape": list(self.obs_shape), "action_space": action_space}
+
     def _reset_one(self, key: jax.Array) -> tuple[jax.Array, Any]:
         obs, state = self.env.reset(key, self.env_params)
         return obs.astype(jnp.float32), state

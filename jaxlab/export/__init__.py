@@ -2,5 +2,17 @@
 machine needs neither JAX nor the training code's dependencies."""
 
 from jaxlab.export.convert import flax_to_state_dict
+from jaxlab.export.modules import ActorCriticNet, ObsNorm, PolicyNet, ValueNet, build_network
+from jaxlab.export.policy import ExportError, Policy, load_policy
 
-__all__ = ["flax_to_state_dict"]
+__all__ = [
+    "ActorCriticNet",
+    "ExportError",
+    "ObsNorm",
+    "Policy",
+    "PolicyNet",
+    "ValueNet",
+    "build_network",
+    "flax_to_state_dict",
+    "load_policy",
+]

@@ -11,14 +11,19 @@ from jaxlab.export import flax_to_state_dict
 from jaxlab.io.files import atomic_write
 
 
-def save_networks(model_dir: str, session_prefix: str, networks: dict, best: bool = False) -> list[str]:
+def save_networks(
+    model_dir: str, session_prefix: str, networks: dict, obs_stats=None, best: bool = False
+) -> list[str]:
     """Write `{session_prefix}_[ckpt-best_]{net}_model.pt` for each named network's Flax variables
-    (numpy leaves); returns the paths."""
+    (numpy leaves); returns the paths. With normalised observations each file also carries the
+    statistics as `obs_norm.mean` and `obs_norm.var`, so the network can be used on raw observations."""
     paths = []
+    norm = {} if obs_stats is None else {"obs_norm.mean": obs_stats.mean, "obs_norm.var": obs_stats.var}
     for net_name, variables in networks.items():
         tag = "ckpt-best_" if best else ""
         path = os.path.join(model_dir, f"{session_prefix}_{tag}{net_name}_model.pt")
-        state_dict = {k: torch.from_numpy(np.array(v)) for k, v in flax_to_state_dict(variables).items()}
+        tensors = {**flax_to_state_dict(variables), **norm}
+        state_dict = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()}
         atomic_write(path, lambda tmp, sd=state_dict: torch.save(sd, tmp))
         paths.append(path)
     return paths

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 
@@ -11,11 +13,15 @@ COLUMNS = ("frame", "total_reward", "total_reward_ma", "loss", "fps", "wall_t", 
 
 
 class SessionFrames:
-    """Accumulates the engine's stacked rows for every session of a trial and writes their CSVs."""
+    """Accumulates the engine's stacked rows for every session of a trial and writes their CSVs.
+
+    Each CSV is rewritten whole (atomically) after every call; the rows are formatted once, when they
+    arrive, so a rewrite costs one file write however long the run."""
 
     def __init__(self, num_sessions: int, extra_columns: tuple[str, ...]):
         self.columns = COLUMNS + tuple(extra_columns)
         self.rows: list[list[dict]] = [[] for _ in range(num_sessions)]
+        self._csv_lines: list[list[str]] = [[",".join(self.columns) + "\n"] for _ in range(num_sessions)]
 
     def append(self, rows: dict[str, np.ndarray], wall_t: np.ndarray) -> list[list[dict]]:
         """Add checkpoint rows ([C, S] per engine column) that ended at `wall_t` [C] seconds;
@@ -27,12 +33,16 @@ class SessionFrames:
                 row["wall_t"] = float(wall_t[c])
                 row["fps"] = row["frame"] / wall_t[c] if wall_t[c] > 0 else 0.0
                 session_rows.append({name: row[name] for name in self.columns})
-        for session_rows, session_new in zip(self.rows, new):
-            session_rows.extend(session_new)
+        for s, session_new in enumerate(new):
+            self.rows[s].extend(session_new)
+            if session_new:
+                buffer = io.StringIO()
+                pd.DataFrame(session_new, columns=list(self.columns)).to_csv(buffer, index=False, header=False)
+                self._csv_lines[s].append(buffer.getvalue())
         return new
 
     def frame(self, session: int) -> pd.DataFrame:
         return pd.DataFrame(self.rows[session], columns=list(self.columns))
 
     def write(self, session: int, path: str) -> None:
-        write_text(path, self.frame(session).to_csv(index=False))
+        write_text(path, "".join(self._csv_lines[session]))

@@ -4,6 +4,7 @@ scalar against frame (`train/total_reward`, `eval/total_reward`, ...)."""
 from __future__ import annotations
 
 from tensorboardX import SummaryWriter
+from tensorboardX.proto.summary_pb2 import Summary
 
 
 class SessionWriters:
@@ -11,11 +12,12 @@ class SessionWriters:
         self.writers = [SummaryWriter(log_dir, filename_suffix=f".{prefix}") for prefix in session_prefixes]
 
     def add_rows(self, session: int, kind: str, rows: list[dict]) -> None:
-        writer = self.writers[session]
+        """One event per row holding all its columns: the same scalars as one `add_scalar` per column,
+        at a fraction of the cost (tensorboardX spends ~70 us per event)."""
+        file_writer = self.writers[session].file_writer
         for row in rows:
-            for column, value in row.items():
-                if column != "frame":
-                    writer.add_scalar(f"{kind}/{column}", value, global_step=int(row["frame"]))
+            values = [Summary.Value(tag=f"{kind}/{k}", simple_value=float(v)) for k, v in row.items() if k != "frame"]
+            file_writer.add_summary(Summary(value=values), global_step=int(row["frame"]))
 
     def close(self) -> None:
         for writer in self.writers:

@@ -1,0 +1,45 @@
+"""Learning quality: the shipped configs at SLM Lab's budgets, jaxlab's trial total_reward_ma beside
+SLM Lab's published v5 score.
+
+    python benchmarks/learning.py [config ...]
+
+Each config runs through `jaxlab.experiment.run` (the CLI's code path) with its own sessions and
+budget; the trial total_reward_ma is the mean over sessions of the eval df's 100-row moving
+average at the end (CONTRACT.md). The run folders stay in data/ for inspection.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from jaxlab import experiment, spec
+
+# (config, SLM Lab v5 published score for that algorithm and env at the same budget)
+BENCHMARKS = {
+    "configs/ppo_cartpole.yaml": 498.94,
+    "configs/ppo_acrobot.yaml": -81.28,
+    "configs/ppo_pendulum.yaml": -174.87,
+    "configs/ppo_breakout_minatar.yaml": None,  # SLM Lab publishes no MinAtar score
+}
+
+
+def main(configs: list[str]) -> None:
+    rows = []
+    for config in configs or list(BENCHMARKS):
+        run_spec = spec.load(config)
+        result = experiment.run(run_spec, "train", progress=False)
+        train_ma = [rows_[-1]["total_reward_ma"] for rows_ in result.frames.rows]
+        rows.append((config, run_spec, result, sum(train_ma) / len(train_ma), BENCHMARKS.get(config)))
+    print(f"\n{'config':36s} {'sessions':>8s} {'frames':>9s} {'wall s':>7s} {'jaxlab':>9s} {'(train)':>9s} {'SLM Lab':>8s}")
+    for config, run_spec, result, train_ma, slm in rows:
+        score = result.metrics["total_reward_ma"]
+        verdict = "" if slm is None else ("  >= SLM Lab" if score >= slm else "  < SLM Lab")
+        print(
+            f"{config:36s} {run_spec['meta']['max_session']:8d} {result.total_frames:9,d} "
+            f"{result.train_seconds + result.compile_seconds:7.1f} {score:9.2f} {train_ma:9.2f} "
+            f"{'' if slm is None else f'{slm:8.2f}'}{verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,286 @@
+"""The torch export: every network type matches its Flax twin, and load_policy fails in one clear line."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import torch
+
+from jaxlab.algos import networks
+from jaxlab.export import ExportError, Policy, build_network, flax_to_state_dict, load_policy
+
+DISCRETE = {"type": "discrete", "n": 3}
+CONTINUOUS = {"type": "continuous", "shape": [2], "low": [-0.05, -1.0], "high": [0.05, 1.0]}
+IMAGE = (10, 10, 4)
+
+
+def net_spec(**overrides) -> dict:
+    spec = {
+        "type": "MLPNet",
+        "shared": False,
+        "hid_layers": [16, 8],
+        "hid_layers_activation": "tanh",
+        "conv_hid_layers": [[8, 3, 1], [4, 3, 2]],
+        "init_fn": "orthogonal_",
+        "log_std_init": -0.5,
+    }
+    return {**spec, **overrides}
+
+
+def flax_net(spec: dict, obs_shape: tuple, action_space: dict, role: str):
+    """The Flax module ppo.configure would build for `role`."""
+    body = networks.make_body(spec, obs_shape)
+    if role == "critic_net":
+        return networks.ValueNet(body)
+    discrete = action_space["type"] == "discrete"
+    heads = {
+        "num_actions": action_space["n"] if discrete else None,
+        "action_dim": None if discrete else action_space["shape"][0],
+        "log_std_init": spec["log_std_init"],
+    }
+    return (networks.ActorCriticNet if spec["shared"] else networks.PolicyNet)(body, **heads)
+
+
+def init_pair(spec: dict, obs_shape: tuple, action_space: dict, role: str, seed: int = 0):
+    """(flax module, its variables, the torch module loaded from them, observations [5, *obs_shape])."""
+    module = flax_net(spec, obs_shape, action_space, role)
+    obs = np.random.default_rng(seed).normal(size=(5, *obs_shape)).astype(np.float32)
+    # Flax's own variable tree (eval_shape skips the slow orthogonal init), every leaf drawn at random: the
+    # real init's 0.01-gain policy head and zero biases would make parity nearly trivial.
+    variables = jax.eval_shape(module.init, jax.random.PRNGKey(seed), obs[0])
+    rng = np.random.default_rng(seed + 100)
+    variables = jax.tree.map(lambda x: (0.5 * rng.normal(size=x.shape)).astype(np.float32), variables)
+    torch_net = build_network(spec, obs_shape, action_space, role)
+    torch_net.load_state_dict(
+        {k: torch.from_numpy(v) for k, v in flax_to_state_dict(variables).items()}, strict=True
+    )
+    return module, variables, torch_net, obs
+
+
+def flat(out) -> list[np.ndarray]:
+    """Policy/value outputs (arrays or nested tuples of them) as a flat list of numpy arrays."""
+    if isinstance(out, (tuple, list)):
+        return [a for part in out for a in flat(part)]
+    return [np.asarray(out.detach().numpy() if isinstance(out, torch.Tensor) else out)]
+
+
+CASES = {
+    "discrete_mlp_policy": (net_spec(), (4,), DISCRETE, "net"),
+    "continuous_mlp_policy": (net_spec(hid_layers_activation="elu"), (3,), CONTINUOUS, "net"),
+    "value_net": (net_spec(hid_layers_activation="selu"), (4,), DISCRETE, "critic_net"),
+    "shared_discrete": (net_spec(shared=True, hid_layers_activation="relu"), (4,), DISCRETE, "net"),
+    "shared_continuous": (net_spec(shared=True, hid_layers_activation="silu"), (3,), CONTINUOUS, "net"),
+    "conv_policy": (
+        net_spec(type="ConvNet", hid_layers=[16], hid_layers_activation="leaky_relu"),
+        IMAGE,
+        DISCRETE,
+        "net",
+    ),
+    "mlp_on_images": (net_spec(hid_layers_activation="sigmoid"), IMAGE, DISCRETE, "net"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_torch_module_matches_flax(case):
+    spec, obs_shape, action_space, role = CASES[case]
+    module, variables, torch_net, obs = init_pair(spec, obs_shape, action_space, role)
+    expected = flat(module.apply(variables, obs))
+    with torch.no_grad():
+        got = flat(torch_net(torch.from_numpy(obs)))
+    assert [a.shape for a in got] == [a.shape for a in expected]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("obs_shape", [(4,), IMAGE])
+def test_obs_norm_matches_numpy_normalisation_fed_to_flax(obs_shape):
+    spec = net_spec(type="ConvNet", shared=True) if len(obs_shape) == 3 else net_spec(shared=True)
+    module, variables, _, obs = init_pair(spec, obs_shape, DISCRETE, "net")
+    rng = np.random.default_rng(7)
+    mean = rng.normal(size=obs_shape).astype(np.float32)
+    var = rng.uniform(1e-4, 2.0, size=obs_shape).astype(
+        np.float32
+    )  # small variances push some obs past the clip
+    state = {k: torch.from_numpy(v) for k, v in flax_to_state_dict(variables).items()}
+    state |= {"obs_norm.mean": torch.from_numpy(mean), "obs_norm.var": torch.from_numpy(var)}
+    torch_net = build_network(spec, obs_shape, DISCRETE, "net", normalize_obs=True)
+    torch_net.load_state_dict(state, strict=True)
+    normalised = np.clip((obs - mean) / np.sqrt(var + 1e-8), -10, 10)
+    assert np.abs(normalised).max() == 10  # the clip is exercised
+    with torch.no_grad():
+        got = flat(torch_net(torch.from_numpy(obs)))
+    for g, e in zip(got, flat(module.apply(variables, normalised))):
+        np.testing.assert_allclose(g, e, atol=1e-5, rtol=0)
+
+
+def test_policy_forward_returns_argmax_or_clipped_mean():
+    module, variables, torch_net, obs = init_pair(net_spec(), (4,), DISCRETE, "net")
+    actions = Policy(torch_net, DISCRETE)(torch.from_numpy(obs))
+    assert actions.dtype == torch.int64 and actions.shape == (5,)
+    np.testing.assert_array_equal(actions.numpy(), np.argmax(module.apply(variables, obs), -1))
+
+    module, variables, torch_net, obs = init_pair(net_spec(shared=True), (3,), CONTINUOUS, "net", seed=1)
+    actions = Policy(torch_net, CONTINUOUS)(torch.from_numpy(obs)).detach()
+    assert actions.dtype == torch.float32 and actions.shape == (5, 2)
+    (mean, _), _ = module.apply(variables, obs)
+    expected = np.clip(mean, CONTINUOUS["low"], CONTINUOUS["high"])
+    assert (np.abs(mean[:, 0]) > 0.05).any()  # the tight bound clips something
+    np.testing.assert_allclose(actions.numpy(), expected, atol=1e-5, rtol=0)
+
+
+def test_export_imports_and_runs_without_jax():
+    code = (
+        "import sys; sys.modules['jax'] = None\n"
+        "import torch, jaxlab.export as ex\n"
+        "spec = {'type': 'ConvNet', 'shared': True, 'hid_layers': [8], 'hid_layers_activation': 'relu',"
+        " 'conv_hid_layers': [[4, 3, 1]]}\n"
+        "net = ex.build_network(spec, (10, 10, 4), {'type': 'discrete', 'n': 3}, 'net', normalize_obs=True)\n"
+        "actions = ex.Policy(net, {'type': 'discrete', 'n': 3})(torch.zeros(2, 10, 10, 4))\n"
+        "assert actions.shape == (2,), actions.shape\n"
+        "assert not any(sys.modules.get(m) for m in sys.modules if m.split('.')[0] in ('jax', 'flax'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def write_run(tmp_path, spec: dict, obs_shape: tuple, action_space: dict, normalize_obs: bool = False):
+    """A fake run folder: `demo_t0_spec.json` and model/demo_t0_s0_{net,critic_net}_model.pt; returns
+    (run dir, {role: (flax module, variables)})."""
+    run = tmp_path / "demo_2024_01_01_000000"
+    (run / "model").mkdir(parents=True)
+    trial_spec = {
+        "name": "demo",
+        "agent": {"algorithm": {"name": "PPO"}, "net": spec},
+        "env": {"name": "CartPole-v1", "normalize_obs": normalize_obs},
+        "meta": {"observation_shape": list(obs_shape), "action_space": action_space},
+    }
+    (run / "demo_t0_spec.json").write_text(json.dumps(trial_spec))
+    flax = {}
+    for role in ["net"] if spec["shared"] else ["net", "critic_net"]:
+        module, variables, _, _ = init_pair(spec, obs_shape, action_space, role, seed=3)
+        state = {k: torch.from_numpy(v) for k, v in flax_to_state_dict(variables).items()}
+        torch.save(state, run / "model" / f"demo_t0_s0_{role}_model.pt")
+        flax[role] = module, variables
+    return run, flax
+
+
+def test_load_policy_matches_flax_with_its_critic(tmp_path):
+    run, flax = write_run(tmp_path, net_spec(), (4,), DISCRETE)
+    policy = load_policy(str(run / "model" / "demo_t0_s0_net_model.pt"), with_critic=True)
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    with torch.no_grad():
+        logits, value = policy.logits(torch.from_numpy(obs)), policy.value(torch.from_numpy(obs))
+    np.testing.assert_allclose(logits.numpy(), flax["net"][0].apply(flax["net"][1], obs), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        value.numpy(), flax["critic_net"][0].apply(flax["critic_net"][1], obs), atol=1e-5
+    )
+    with pytest.raises(ExportError, match="with_critic=True"):
+        load_policy(str(run / "model" / "demo_t0_s0_net_model.pt")).value(torch.from_numpy(obs))
+
+
+def test_load_policy_shared_continuous_ckpt_best(tmp_path):
+    run, flax = write_run(tmp_path, net_spec(shared=True), (3,), CONTINUOUS)
+    best = run / "model" / "demo_t0_s0_ckpt-best_net_model.pt"
+    (run / "model" / "demo_t0_s0_net_model.pt").rename(best)
+    policy = load_policy(str(best), with_critic=True)
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    module, variables = flax["net"]
+    (mean, log_std), value = module.apply(variables, obs)
+    with torch.no_grad():
+        got_mean, got_log_std = policy.mean_log_std(torch.from_numpy(obs))
+        got_value = policy.value(torch.from_numpy(obs))
+    for g, e in [(got_mean, mean), (got_log_std, log_std), (got_value, value)]:
+        np.testing.assert_allclose(g.detach().numpy(), e, atol=1e-5, rtol=0)
+
+
+def test_load_policy_applies_obs_norm_from_the_file(tmp_path):
+    run, flax = write_run(tmp_path, net_spec(shared=True), (4,), DISCRETE, normalize_obs=True)
+    path = run / "model" / "demo_t0_s0_net_model.pt"
+    with pytest.raises(ExportError, match="missing keys.*obs_norm"):
+        load_policy(str(path))
+    mean, var = np.arange(4, dtype=np.float32), np.full(4, 4.0, np.float32)
+    state = torch.load(path, weights_only=True) | {
+        "obs_norm.mean": torch.tensor(mean),
+        "obs_norm.var": torch.tensor(var),
+    }
+    torch.save(state, path)
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    with torch.no_grad():
+        value = load_policy(str(path)).value(torch.from_numpy(obs))
+    normalised = np.clip((obs - mean) / np.sqrt(var + 1e-8), -10, 10)
+    np.testing.assert_allclose(value.numpy(), flax["net"][0].apply(flax["net"][1], normalised)[1], atol=1e-5)
+
+
+def break_missing(run):
+    return run / "model" / "demo_t0_s9_net_model.pt"
+
+
+def break_directory(run):
+    return run / "model"
+
+
+def break_name(run):
+    return (run / "model" / "demo_t0_s0_net_model.pt").rename(run / "model" / "policy.pt")
+
+
+def break_critic_name(run):
+    return run / "model" / "demo_t0_s0_critic_net_model.pt"
+
+
+def break_spec(run):
+    (run / "demo_t0_spec.json").unlink()
+    return run / "model" / "demo_t0_s0_net_model.pt"
+
+
+def break_spec_json(run):
+    (run / "demo_t0_spec.json").write_text("{not json")
+    return run / "model" / "demo_t0_s0_net_model.pt"
+
+
+def break_pt(run):
+    path = run / "model" / "demo_t0_s0_net_model.pt"
+    path.write_bytes(b"\x00garbage\nnot a checkpoint" * 10)
+    return path
+
+
+def break_architecture(run):
+    spec_path = run / "demo_t0_spec.json"
+    spec = json.loads(spec_path.read_text())
+    spec["agent"]["net"]["hid_layers"] = [32, 8]
+    spec_path.write_text(json.dumps(spec))
+    return run / "model" / "demo_t0_s0_net_model.pt"
+
+
+def break_critic_file(run):
+    (run / "model" / "demo_t0_s0_critic_net_model.pt").unlink()
+    return run / "model" / "demo_t0_s0_net_model.pt"
+
+
+BREAKS = {
+    break_missing: "does not exist",
+    break_directory: "is not a file",
+    break_name: "is not a jaxlab policy file name",
+    break_critic_name: "is not a jaxlab policy file name",
+    break_spec: "not inside a jaxlab run folder",
+    break_spec_json: "is not a readable jaxlab trial spec",
+    break_pt: "is not a readable PyTorch checkpoint",
+    break_architecture: r"does not match the network in .*demo_t0_spec.json \(a folder from another spec\?\)",
+    break_critic_file: "critic_net_model.pt not found",
+}
+
+
+@pytest.mark.parametrize("breaker", BREAKS, ids=lambda f: f.__name__)
+def test_load_policy_errors_are_one_line(tmp_path, breaker):
+    run, _ = write_run(tmp_path, net_spec(), (4,), DISCRETE)
+    path = breaker(run)
+    with pytest.raises(ExportError, match=BREAKS[breaker]) as info:
+        load_policy(str(path), with_critic=True)
+    message = str(info.value)
+    assert "\n" not in message and " — " in message, message  # one line: the problem, then the fix
+    error = info.value  # no chained traceback from the underlying exception
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
