@@ -5,6 +5,8 @@
 All rows use configs/ppo_cartpole.yaml's hyperparameters (4 envs x 128 steps, 4 epochs of
 128-sample minibatches, [64, 64] tanh). jaxlab rows run through `jaxlab.experiment.run`, the code
 path of the CLI, with every file written; their seconds exclude compilation, which is printed apart.
+They run with `meta.rigorous_eval=0` (no separate eval episodes): SB3's `learn` evaluates nothing,
+so both sides count training alone.
 SB3 runs one torch thread on the same gymnasium CartPole-v1; its steps/s is steady-state, so it
 runs fewer frames (--sb3-frames) to keep the benchmark short.
 """
@@ -23,7 +25,9 @@ CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "ppo_cartpole.
 
 def jaxlab_run(frames: int, sessions: int, log_frequency: int, data_dir: str) -> dict:
     run_spec = spec.load(
-        CONFIG, [f"env.max_frame={frames}", f"meta.max_session={sessions}", f"meta.log_frequency={log_frequency}"]
+        CONFIG,
+        [f"env.max_frame={frames}", f"meta.max_session={sessions}", f"meta.log_frequency={log_frequency}",
+         "meta.rigorous_eval=0"],
     )
     result = experiment.run(run_spec, "train", data_dir, progress=False)
     steps = result.total_frames * sessions

@@ -88,6 +88,17 @@ class Body(nn.Module):
         return x
 
 
+def policy_output(module: nn.Module, features: jax.Array):
+    """The policy head of `module` (which has `num_actions`, `action_dim`, `log_std_init`, `body`) on
+    `features`: logits, or (mean, log_std). Called inside the module's compact `__call__`."""
+    out = module.num_actions or module.action_dim
+    head = nn.Dense(out, kernel_init=kernel_init(module.body.init_fn, 0.01), name="policy_head")(features)
+    if module.num_actions:
+        return head
+    log_std = module.param("log_std", nn.initializers.constant(module.log_std_init), (module.action_dim,))
+    return head, log_std
+
+
 class PolicyNet(nn.Module):
     """Policy: logits [.., A] for discrete actions, or (mean [.., D], log_std [D]) for continuous ones."""
 
@@ -98,13 +109,7 @@ class PolicyNet(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array):
-        x = self.body(obs)
-        out = self.num_actions or self.action_dim
-        head = nn.Dense(out, kernel_init=kernel_init(self.body.init_fn, 0.01), name="policy_head")(x)
-        if self.num_actions:
-            return head
-        log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
-        return head, log_std
+        return policy_output(self, self.body(obs))
 
 
 class ValueNet(nn.Module):
@@ -129,13 +134,8 @@ class ActorCriticNet(nn.Module):
     @nn.compact
     def __call__(self, obs: jax.Array):
         x = self.body(obs)
-        out = self.num_actions or self.action_dim
-        head = nn.Dense(out, kernel_init=kernel_init(self.body.init_fn, 0.01), name="policy_head")(x)
         value = nn.Dense(1, kernel_init=kernel_init(self.body.init_fn, 1.0), name="value_head")(x)[..., 0]
-        if self.num_actions:
-            return head, value
-        log_std = self.param("log_std", nn.initializers.constant(self.log_std_init), (self.action_dim,))
-        return (head, log_std), value
+        return policy_output(self, x), value
 
 
 def make_body(net_spec: dict, obs_shape: tuple[int, ...]) -> Body:
