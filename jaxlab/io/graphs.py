@@ -1,13 +1,16 @@
 """Plotly graphs of a trial: session curves and trial mean +-1 std bands, as HTML and PNG.
 
 HTML files load plotly.js from one `graph/plotly.min.js` instead of inlining 3 MB in each.
-PNGs go through kaleido, which drives a Chrome/Chromium (Debian's `chromium` package works);
-all PNGs of a run are written by one kaleido session. Without a browser the PNGs are skipped
+PNGs go through kaleido, which drives a Chrome/Chromium (Debian's `chromium` package works).
+Kaleido spends ~0.2 s per figure whatever its size, so the PNGs of a trial are drawn as one tall
+sheet (each figure a subplot whose plot area, title, axes and legend sit exactly where they would
+in the standalone figure) and cut into one PNG per figure. Without a browser the PNGs are skipped
 with one warning line and `python -m jaxlab.retro` can make them later.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import warnings
@@ -21,12 +24,26 @@ from jaxlab.io.files import atomic_write
 
 PLOTLY_JS = "plotly.min.js"
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
-LAYOUT = dict(template="plotly_white", width=800, height=450, margin=dict(l=70, r=30, t=60, b=60))
+WIDTH, HEIGHT = 800, 450
+MARGIN = dict(l=70, r=30, t=60, b=60)
+LAYOUT = dict(template="plotly_white", width=WIDTH, height=HEIGHT, margin=MARGIN)
+# The legend sits inside the plot area's top right, so a figure needs no room beside its plot.
+LEGEND = dict(x=1.0, y=1.0, xanchor="right", yanchor="top", bgcolor="rgba(255, 255, 255, 0.8)")
+TITLE_FONT = dict(size=17)
+MAX_SHEET_FIGURES = 60  # 60 x 450 px stays under Chromium's 32767-px canvas limit
 
 
 def line_figure(df: pd.DataFrame, column: str, title: str, y_label: str) -> go.Figure:
     fig = go.Figure(go.Scatter(x=df["frame"], y=df[column], mode="lines", name=y_label, line=dict(color=COLORS[0])))
-    fig.update_layout(title=title, xaxis_title="frames", yaxis_title=y_label, showlegend=True, **LAYOUT)
+    return styled(fig, title, y_label)
+
+
+def styled(fig: go.Figure, title: str, y_label: str) -> go.Figure:
+    """The house layout: title, axis titles, legend inside the plot area, fixed size and margins."""
+    fig.update_layout(
+        title=dict(text=title, x=MARGIN["l"] / WIDTH, xanchor="left", font=TITLE_FONT),
+        xaxis_title="frames", yaxis_title=y_label, showlegend=True, legend=LEGEND, **LAYOUT,
+    )
     return fig
 
 
@@ -52,8 +69,7 @@ def session_figures(
 def band_figure(frames, mean, std, label: str, title: str, y_label: str, color: str = COLORS[0]) -> go.Figure:
     fig = go.Figure()
     add_band(fig, frames, mean, std, label, color)
-    fig.update_layout(title=title, xaxis_title="frames", yaxis_title=y_label, showlegend=True, **LAYOUT)
-    return fig
+    return styled(fig, title, y_label)
 
 
 def add_band(fig: go.Figure, frames, mean, std, label: str, color: str) -> None:
@@ -100,6 +116,9 @@ def start_png_renderer() -> bool:
     import kaleido
 
     kaleido.start_sync_server(n=1, silence_warnings=True)
+    with warnings.catch_warnings():  # the first render loads plotly.js into the page: do it now, not at the end
+        warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+        pio.to_image(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), format="png", width=50, height=50)
     return True
 
 
@@ -121,6 +140,45 @@ def write_figures(figures: dict[str, go.Figure], graph_dir: str, png: bool) -> N
         script = os.path.relpath(js_path, os.path.dirname(path) or ".")
         atomic_write(path + ".html", lambda tmp, fig=fig, script=script: fig.write_html(tmp, include_plotlyjs=script))
     if png and figures:
-        with warnings.catch_warnings():  # plotly warns that its default kaleido options yield to the open server
-            warnings.filterwarnings("ignore", message="The kopts argument is ignored")
-            pio.write_images(list(figures.values()), [p + ".png" for p in figures], format="png")
+        paths = list(figures)
+        for start in range(0, len(paths), MAX_SHEET_FIGURES):
+            batch = paths[start : start + MAX_SHEET_FIGURES]
+            write_pngs_via_sheet([figures[p] for p in batch], [p + ".png" for p in batch])
+
+
+def sheet_figure(figures: list[go.Figure]) -> go.Figure:
+    """One WIDTH x (n * HEIGHT) figure holding `figures` top to bottom, block i laid out like figure i."""
+    n = len(figures)
+    sheet = go.Figure()
+    layout = {}
+    for i, fig in enumerate(figures):
+        suffix = "" if i == 0 else str(i + 1)
+        top = 1.0 - i / n  # block i spans [top - 1/n, top] of the sheet's height
+        plot_top, plot_bottom = top - MARGIN["t"] / (n * HEIGHT), top - 1 / n + MARGIN["b"] / (n * HEIGHT)
+        x_domain = [MARGIN["l"] / WIDTH, 1 - MARGIN["r"] / WIDTH]
+        for trace in fig.data:
+            sheet.add_trace(type(trace)(trace).update(xaxis=f"x{suffix}", yaxis=f"y{suffix}", legend=f"legend{suffix}"))
+        layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=f"y{suffix}", title=fig.layout.xaxis.title)
+        layout[f"yaxis{suffix}"] = dict(
+            domain=[plot_bottom, plot_top], anchor=f"x{suffix}", title=fig.layout.yaxis.title
+        )
+        layout[f"legend{suffix}"] = {**LEGEND, "x": x_domain[1], "y": plot_top}
+        layout.setdefault("annotations", []).append(dict(
+            text=fig.layout.title.text, font=TITLE_FONT, showarrow=False, xref="paper", yref="paper",
+            x=x_domain[0], y=top - MARGIN["t"] / 2 / (n * HEIGHT), xanchor="left", yanchor="middle",
+        ))
+    sheet.update_layout(template="plotly_white", width=WIDTH, height=n * HEIGHT, margin=dict(l=0, r=0, t=0, b=0),
+                        showlegend=True, **layout)
+    return sheet
+
+
+def write_pngs_via_sheet(figures: list[go.Figure], paths: list[str]) -> None:
+    """Render `figures` in one kaleido call and cut the result into one PNG per figure."""
+    from PIL import Image
+
+    with warnings.catch_warnings():  # plotly warns that its default kaleido options yield to the open server
+        warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+        sheet = Image.open(io.BytesIO(pio.to_image(sheet_figure(figures), format="png", scale=1)))
+    for i, path in enumerate(paths):
+        block = sheet.crop((0, i * HEIGHT, WIDTH, (i + 1) * HEIGHT))
+        atomic_write(path, lambda tmp, block=block: block.save(tmp, format="PNG", compress_level=1))
