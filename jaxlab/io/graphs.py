@@ -129,21 +129,29 @@ def stop_png_renderer() -> None:
 
 
 def write_figures(figures: dict[str, go.Figure], graph_dir: str, png: bool) -> None:
-    """Write each figure as `{path}.html`, and as `{path}.png` when `png`. Keys are paths without extension."""
+    """Write each figure as `{path}.html`, and as `{path}.png` when `png`. Keys are paths without extension.
+    The PNGs render in Chromium while this thread writes the HTML files."""
+    from concurrent.futures import ThreadPoolExecutor
+
     os.makedirs(graph_dir, exist_ok=True)
     js_path = os.path.join(graph_dir, PLOTLY_JS)
     if not os.path.exists(js_path):
         from plotly.offline import get_plotlyjs
 
         atomic_write(js_path, lambda tmp: open(tmp, "w").write(get_plotlyjs()))
-    for path, fig in figures.items():
-        script = os.path.relpath(js_path, os.path.dirname(path) or ".")
-        atomic_write(path + ".html", lambda tmp, fig=fig, script=script: fig.write_html(tmp, include_plotlyjs=script))
-    if png and figures:
-        paths = list(figures)
-        for start in range(0, len(paths), MAX_SHEET_FIGURES):
-            batch = paths[start : start + MAX_SHEET_FIGURES]
-            write_pngs_via_sheet([figures[p] for p in batch], [p + ".png" for p in batch])
+    with ThreadPoolExecutor(1) as pool:
+        pending = []
+        if png:
+            paths = list(figures)
+            for start in range(0, len(paths), MAX_SHEET_FIGURES):
+                batch = paths[start : start + MAX_SHEET_FIGURES]
+                pending.append(pool.submit(write_pngs_via_sheet, [figures[p] for p in batch], [p + ".png" for p in batch]))
+        for path, fig in figures.items():
+            script = os.path.relpath(js_path, os.path.dirname(path) or ".")
+            html = pio.to_html(fig, include_plotlyjs=script, validate=False)
+            atomic_write(path + ".html", lambda tmp, html=html: open(tmp, "w").write(html))
+        for future in pending:
+            future.result()
 
 
 def sheet_figure(figures: list[go.Figure]) -> go.Figure:
