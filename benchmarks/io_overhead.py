@@ -14,20 +14,14 @@ import argparse
 import tempfile
 import time
 
-from jaxlab import algos, envs, experiment, spec
-from jaxlab.engine import Engine, Plan, rows_to_numpy
+from jaxlab import experiment, spec
+from jaxlab.engine import rows_to_numpy
 
 
 def io_off_seconds(run_spec: dict, checkpoints_per_call: int) -> float:
-    meta = run_spec["meta"]
-    algorithm = run_spec["agent"]["algorithm"]
-    env = envs.make(run_spec["env"], algorithm["gamma"])
-    algo = algos.get(algorithm["name"])
-    static, hp = algo.configure(run_spec, env, run_spec["env"]["max_frame"])
-    plan = Plan.plan(static.frames_per_update, meta["log_frequency"], run_spec["env"]["max_frame"], meta["eval_frequency"])
-    eval_env = envs.make(run_spec["env"], num_envs=meta["rigorous_eval"], normalize=False) if meta["rigorous_eval"] else None
-    engine = Engine(algo, static, plan, eval_env)
-    state = engine.init(meta["random_seed"], meta["max_session"], hp)
+    built = experiment.build_engine(run_spec)
+    engine, plan = built.engine, built.plan
+    state = engine.init(run_spec["meta"]["random_seed"], run_spec["meta"]["max_session"], built.hp)
     engine.compile(state)
     start, done = time.perf_counter(), 0
     while done < plan.num_checkpoints:

@@ -1,51 +1,115 @@
-"""Env-steps/s of jaxlab PPO on CartPole beside Stable-Baselines3 PPO, and the engine's overhead.
+"""Speed, side by side in one invocation: jaxlab PPO on CartPole at 1, 16 and 64 sessions, a bare
+jitted PPO loop, Stable-Baselines3 PPO, and gymnax random-policy stepping (the env's own limit).
 
-    python benchmarks/speed.py [--frames 500000] [--sb3-frames 50000]
+    python benchmarks/speed.py [--frames 500000] [--sb3-frames 50000] [--skip-sb3]
 
-All rows use configs/ppo_cartpole.yaml's hyperparameters (4 envs x 128 steps, 4 epochs of
-128-sample minibatches, [64, 64] tanh). jaxlab rows run through `jaxlab.experiment.run`, the code
-path of the CLI, with every file written; their seconds exclude compilation, which is printed apart.
-They run with `meta.rigorous_eval=0` (no separate eval episodes): SB3's `learn` evaluates nothing,
-so both sides count training alone.
-SB3 runs one torch thread on the same gymnasium CartPole-v1; its steps/s is steady-state, so it
-runs fewer frames (--sb3-frames) to keep the benchmark short.
+Every row runs in a fresh subprocess (its peak RSS is its own) with the same hyperparameters
+(configs/ppo_cartpole.yaml: 4 envs x 128 steps, 4 epochs x 4 minibatches of 128, [64, 64] tanh).
+- jaxlab rows go through `jaxlab.experiment.run`, the CLI's code path, with every file written and
+  `rigorous_eval: 0` (SB3's `learn` evaluates nothing either); seconds exclude compilation.
+- "bare loop" is benchmarks/bare_ppo.py: jit(vmap(train)) over 16 seeds, one call, no I/O.
+- SB3 runs one torch thread; its rate is steady, so it runs --sb3-frames frames.
+- gymnax random stepping: 16 x 4 CartPole envs, uniform random actions, jit(vmap(scan)).
+- Compile seconds cold (an empty persistent cache) and warm (the same cache again), for jaxlab's
+  16-session program and for the bare loop.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 
-from jaxlab import experiment, spec
-
-CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "ppo_cartpole.yaml")
-
-
-def jaxlab_run(frames: int, sessions: int, log_frequency: int, data_dir: str) -> dict:
-    run_spec = spec.load(
-        CONFIG,
-        [f"env.max_frame={frames}", f"meta.max_session={sessions}", f"meta.log_frequency={log_frequency}",
-         "meta.rigorous_eval=0"],
-    )
-    result = experiment.run(run_spec, "train", data_dir, progress=False)
-    steps = result.total_frames * sessions
-    return {"steps": steps, "seconds": result.train_seconds, "compile": result.compile_seconds}
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIG = os.path.join(HERE, "..", "configs", "ppo_cartpole.yaml")
 
 
-def sb3_run(frames: int) -> dict:
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def jaxlab_row(frames: int, sessions: int) -> dict:
+    from jaxlab import experiment, spec
+
+    run_spec = spec.load(CONFIG, [f"env.max_frame={frames}", f"meta.max_session={sessions}", "meta.rigorous_eval=0"])
+    with tempfile.TemporaryDirectory() as data_dir:
+        result = experiment.run(run_spec, "train", data_dir, progress=False)
+    return {"steps": result.total_frames * sessions, "seconds": result.train_seconds, "compile": result.compile_seconds}
+
+
+def jaxlab_compile(sessions: int) -> dict:
+    from jaxlab import experiment, spec
+
+    run_spec = spec.load(CONFIG, [f"meta.max_session={sessions}", "meta.rigorous_eval=0"])
+    built = experiment.build_engine(run_spec)
+    start = time.perf_counter()
+    built.engine.compile(built.engine.init(run_spec["meta"]["random_seed"], sessions, built.hp))
+    return {"compile": time.perf_counter() - start}
+
+
+def bare_row(frames: int, seeds: int) -> dict:
+    import jax
+
+    from jaxlab.engine import enable_compilation_cache
+
+    sys.path.insert(0, HERE)
+    from bare_ppo import make_train
+
+    enable_compilation_cache()
+    train, frames_per_seed = make_train(frames)
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    start = time.perf_counter()
+    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(keys))
+    return {"steps": frames_per_seed * seeds, "seconds": time.perf_counter() - start, "compile": compile_seconds}
+
+
+def gymnax_row(steps: int, sessions: int, num_envs: int = 4) -> dict:
+    import gymnax
+    import jax
+
+    env, params = gymnax.make("CartPole-v1")
+
+    def rollout(key):
+        _, state = jax.vmap(env.reset, (0, None))(jax.random.split(key, num_envs), params)
+
+        def step(state, key):
+            action_key, step_key = jax.random.split(key)
+            actions = jax.random.randint(action_key, (num_envs,), 0, 2)
+            _, state, reward, *_ = jax.vmap(env.step, (0, 0, 0, None))(
+                jax.random.split(step_key, num_envs), state, actions, params
+            )
+            return state, reward.sum()
+
+        return jax.lax.scan(step, state, jax.random.split(key, steps))[1].sum()
+
+    keys = jax.random.split(jax.random.PRNGKey(0), sessions)
+    run = jax.jit(jax.vmap(rollout)).lower(keys).compile()
+    start = time.perf_counter()
+    jax.block_until_ready(run(keys))
+    return {"steps": steps * sessions * num_envs, "seconds": time.perf_counter() - start, "compile": 0.0}
+
+
+def sb3_row(frames: int) -> dict:
     import torch
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
+    from jaxlab import spec
+
     torch.set_num_threads(1)
     cfg = spec.load(CONFIG)
     algo, net = cfg["agent"]["algorithm"], cfg["agent"]["net"]
-    env = make_vec_env("CartPole-v1", n_envs=cfg["env"]["num_envs"], seed=0)
     model = PPO(
         "MlpPolicy",
-        env,
+        make_vec_env("CartPole-v1", n_envs=cfg["env"]["num_envs"], seed=0),
         learning_rate=lambda progress: net["optim_spec"]["lr"] * progress,  # LinearToZero
         n_steps=algo["time_horizon"],
         batch_size=algo["minibatch_size"],
@@ -65,36 +129,65 @@ def sb3_run(frames: int) -> dict:
     return {"steps": frames, "seconds": time.perf_counter() - start, "compile": 0.0}
 
 
+ROWS = {
+    "jaxlab": lambda a: jaxlab_row(a.frames, a.sessions),
+    "jaxlab_compile": lambda a: jaxlab_compile(a.sessions),
+    "bare": lambda a: bare_row(a.frames, a.sessions),
+    "gymnax": lambda a: gymnax_row(a.frames // 4, a.sessions),
+    "sb3": lambda a: sb3_row(a.frames),
+}
+
+
+def child(kind: str, frames: int, sessions: int, cache_dir: str) -> dict:
+    """Run one row in a fresh process; returns its numbers and peak RSS."""
+    env = {**os.environ, "JAXLAB_CACHE_DIR": cache_dir}
+    cmd = [sys.executable, __file__, "--row", kind, "--frames", str(frames), "--sessions", str(sessions)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode:
+        sys.exit(f"{kind} row failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=500_000, help="frames per jaxlab session")
-    parser.add_argument("--sb3-frames", type=int, default=50_000, help="frames for SB3 (steady-state rate)")
-    parser.add_argument("--skip-sb3", action="store_true", help="leave out SB3 (it is the optional `bench` extra)")
+    parser.add_argument("--frames", type=int, default=500_000, help="frames per session / seed")
+    parser.add_argument("--sb3-frames", type=int, default=50_000)
+    parser.add_argument("--skip-sb3", action="store_true", help="leave out SB3 (the optional `bench` extra)")
+    parser.add_argument("--row", choices=sorted(ROWS), help=argparse.SUPPRESS)
+    parser.add_argument("--sessions", type=int, default=16, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.row:  # child process: one row, JSON on the last line
+        print(json.dumps({**ROWS[args.row](args), "rss_mb": peak_rss_mb()}))
+        return
 
-    with tempfile.TemporaryDirectory() as data_dir:
+    with tempfile.TemporaryDirectory() as cold_cache, tempfile.TemporaryDirectory() as warm_cache:
         rows = {
-            "jaxlab 1 session": jaxlab_run(args.frames, 1, 1024, data_dir),
-            "jaxlab 16 sessions": jaxlab_run(args.frames, 16, 1024, data_dir),
-            "jaxlab 4 sessions, log_frequency=max_frame": jaxlab_run(args.frames, 4, args.frames, data_dir),
-            "jaxlab 4 sessions, log_frequency=10000": jaxlab_run(args.frames, 4, 10_000, data_dir),
+            "jaxlab, 1 session": child("jaxlab", args.frames, 1, warm_cache),
+            "jaxlab, 16 sessions": child("jaxlab", args.frames, 16, warm_cache),
+            "jaxlab, 64 sessions": child("jaxlab", args.frames, 64, warm_cache),
+            "bare jitted loop, 16 seeds (no I/O)": child("bare", args.frames, 16, cold_cache),
+            "gymnax random policy, 16 x 4 envs": child("gymnax", args.frames, 16, warm_cache),
         }
-    if not args.skip_sb3:
-        rows["SB3 PPO (1 torch thread)"] = sb3_run(args.sb3_frames)
+        if not args.skip_sb3:
+            rows["SB3 PPO, 1 torch thread"] = child("sb3", args.sb3_frames, 1, warm_cache)
+        bare_warm = child("bare", args.frames, 16, cold_cache)["compile"]
+        with tempfile.TemporaryDirectory() as fresh:
+            jaxlab_cold = child("jaxlab_compile", 0, 16, fresh)["compile"]
+            jaxlab_warm = child("jaxlab_compile", 0, 16, fresh)["compile"]
 
-    print(f"\n{'run':46s} {'env-steps':>12s} {'train s':>9s} {'compile s':>10s} {'steps/s':>12s}")
+    print(f"\n{'run':40s} {'env-steps':>12s} {'seconds':>8s} {'compile s':>9s} {'steps/s':>11s} {'peak RSS MB':>11s}")
     for name, row in rows.items():
-        rate = row["steps"] / row["seconds"]
-        row["rate"] = rate
-        print(f"{name:46s} {row['steps']:12,d} {row['seconds']:9.2f} {row['compile']:10.2f} {rate:12,.0f}")
-    print()
-    if "SB3 PPO (1 torch thread)" in rows:
-        sb3 = rows["SB3 PPO (1 torch thread)"]["rate"]
-        for name in ("jaxlab 1 session", "jaxlab 16 sessions"):
-            print(f"{name} / SB3 steps/s: {rows[name]['rate'] / sb3:.1f}x")
-    quiet = rows["jaxlab 4 sessions, log_frequency=max_frame"]["seconds"]
-    logged = rows["jaxlab 4 sessions, log_frequency=10000"]["seconds"]
-    print(f"engine overhead (log_frequency 10000 vs one checkpoint): {100 * (logged - quiet) / quiet:+.1f}%")
+        row["rate"] = row["steps"] / row["seconds"]
+        print(f"{name:40s} {row['steps']:12,d} {row['seconds']:8.2f} {row['compile']:9.2f} {row['rate']:11,.0f} "
+              f"{row['rss_mb']:11,.0f}")
+    rate = {name: row["rate"] for name, row in rows.items()}
+    print(f"\ncompile s, 16 sessions: jaxlab cold {jaxlab_cold:.2f}, warm {jaxlab_warm:.2f}; "
+          f"bare loop cold {rows['bare jitted loop, 16 seeds (no I/O)']['compile']:.2f}, warm {bare_warm:.2f}")
+    print(f"jaxlab 16 sessions / bare loop: {rate['jaxlab, 16 sessions'] / rate['bare jitted loop, 16 seeds (no I/O)']:.2f}x")
+    print(f"jaxlab 16 sessions / gymnax random stepping: {rate['jaxlab, 16 sessions'] / rate['gymnax random policy, 16 x 4 envs']:.3f}")
+    if "SB3 PPO, 1 torch thread" in rate:
+        for name in ("jaxlab, 1 session", "jaxlab, 16 sessions", "jaxlab, 64 sessions"):
+            print(f"{name} / SB3: {rate[name] / rate['SB3 PPO, 1 torch thread']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def snapshot(train: Any) -> PolicySnapshot:
 
 def session_sharding(num_sessions: int) -> NamedSharding:
     """Sessions split evenly over as many devices as divide their number (1 device: no split). On
-    CPU, jaxlab.run makes one XLA device per core, since XLA:CPU keeps small RL ops on one core."""
+    CPU, importing jaxlab asks XLA for one device per core, since XLA:CPU keeps small RL ops on one core."""
     devices = jax.devices()
     count = max(d for d in range(1, len(devices) + 1) if num_sessions % d == 0)
     mesh = Mesh(np.asarray(devices[:count]), ("sessions",))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import jax
 import numpy as np
@@ -34,6 +36,28 @@ class TrialResult:
     total_frames: int  # per session
 
 
+@dataclass
+class Built:
+    """One trial's pieces: the env, the algorithm module and its settings, the plan and the engine."""
+
+    env: envs.VecEnv
+    algo: ModuleType
+    hp: Any
+    plan: Plan
+    engine: Engine
+
+
+def build_engine(spec: dict) -> Built:
+    """Env, algorithm, plan and engine for a validated spec (nothing compiled yet)."""
+    meta, algorithm = spec["meta"], spec["agent"]["algorithm"]
+    env = envs.make(spec["env"], algorithm["gamma"])
+    algo = algos.get(algorithm["name"])
+    static, hp = algo.configure(spec, env, spec["env"]["max_frame"])
+    plan = Plan.plan(static.frames_per_update, meta["log_frequency"], spec["env"]["max_frame"], meta["eval_frequency"])
+    eval_env = envs.make(spec["env"], num_envs=meta["rigorous_eval"], normalize=False) if meta["rigorous_eval"] else None
+    return Built(env, algo, hp, plan, Engine(algo, static, plan, eval_env))
+
+
 def dev_spec(spec: dict) -> dict:
     """`dev` mode: one session, a short run, every checkpoint row logged."""
     spec = {**spec, "meta": {**spec["meta"], "max_session": 1}}
@@ -52,17 +76,10 @@ class Trial:
 
     def run(self) -> TrialResult:
         spec, meta = self.spec, self.spec["meta"]
-        algorithm = spec["agent"]["algorithm"]
-        env = envs.make(spec["env"], algorithm["gamma"])
-        self.algo = algos.get(algorithm["name"])
-        static, hp = self.algo.configure(spec, env, spec["env"]["max_frame"])
-        plan = Plan.plan(
-            static.frames_per_update, meta["log_frequency"], spec["env"]["max_frame"], meta["eval_frequency"]
-        )
+        built = build_engine(spec)
+        self.algo, plan, engine, env = built.algo, built.plan, built.engine, built.env
         self._log_plan(plan)
-        eval_env = envs.make(spec["env"], num_envs=meta["rigorous_eval"], normalize=False) if meta["rigorous_eval"] else None
-        engine = Engine(self.algo, static, plan, eval_env)
-        state = self.state = engine.init(meta["random_seed"], self.num_sessions, hp)
+        state = self.state = engine.init(meta["random_seed"], self.num_sessions, built.hp)
         with ThreadPoolExecutor(2) as pool:  # the random baseline and the PNG browser start while we compile
             baseline = pool.submit(envs.random_baseline, spec["env"], meta["random_seed"])
             png_renderer = pool.submit(graphs.start_png_renderer)
@@ -87,7 +104,9 @@ class Trial:
         specs.write_trial_spec(self.paths, self.index, spec, self.runtime_meta)
 
         self.train_frames = SessionFrames(self.num_sessions, self.algo.EXTRA_COLUMNS)
-        self.eval_frames = SessionFrames(self.num_sessions, self.algo.EXTRA_COLUMNS) if eval_env else self.train_frames
+        self.eval_frames = (
+            SessionFrames(self.num_sessions, self.algo.EXTRA_COLUMNS) if meta["rigorous_eval"] else self.train_frames
+        )
         prefixes = [self.paths.session_prefix(self.index, s) for s in range(self.num_sessions)]
         self.tensorboard = SessionWriters(f"{self.paths.root}/log", prefixes)
         progress = Progress(plan.total_frames, self.num_sessions, enabled=self.show_progress)

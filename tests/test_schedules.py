@@ -23,3 +23,13 @@ def test_linear_decay_holds_then_interpolates_then_holds():
 def test_rate_decay_is_geometric_between_start_and_end():
     s = sched("rate_decay")
     np.testing.assert_allclose([float(s(f)) for f in (0, 600, 1100, 9000)], [1.0, 0.1**0.5, 0.1, 0.1], rtol=1e-5)
+
+
+def test_schedules_work_on_traced_values_inside_jit_and_vmap():
+    import jax
+    import jax.numpy as jnp
+
+    for name in ("linear_decay", "rate_decay"):
+        batch = jax.tree.map(lambda x: jnp.stack([x, x * 2]), sched(name))
+        values = jax.jit(jax.vmap(lambda s: s(600)))(batch)
+        np.testing.assert_allclose(values, [float(sched(name)(600)), float(sched(name, 2.0, 0.2)(600))], rtol=1e-5)

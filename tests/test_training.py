@@ -4,21 +4,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from jaxlab import algos, envs, experiment, run, spec
-from jaxlab.engine import Engine, Plan, rows_to_numpy
+from jaxlab import experiment, run, spec
+from jaxlab.engine import Plan, rows_to_numpy
 from jaxlab.io.session_df import COLUMNS
 from tests.conftest import tiny_spec
 
 
 def build(raw):
     validated = spec.validate(raw)
-    env = envs.make(validated["env"], validated["agent"]["algorithm"]["gamma"])
-    algo = algos.get("PPO")
-    static, hp = algo.configure(validated, env, validated["env"]["max_frame"])
-    meta = validated["meta"]
-    plan = Plan.plan(static.frames_per_update, meta["log_frequency"], validated["env"]["max_frame"], meta["eval_frequency"])
-    eval_env = envs.make(validated["env"], num_envs=meta["rigorous_eval"], normalize=False) if meta["rigorous_eval"] else None
-    return validated, Engine(algo, static, plan, eval_env), hp
+    built = experiment.build_engine(validated)
+    return validated, built.engine, built.hp
 
 
 def run_rows(raw, chunks):
@@ -82,6 +77,19 @@ def test_ppo_learns_cartpole_above_a_floor():
     rows = run_rows(raw, [20])
     # A random policy averages ~22 on CartPole; PPO gets well past 100 within 40k frames.
     assert rows["total_reward"][-1].min() > 100, rows["total_reward"][-1]
+
+
+def test_decaying_schedules_train_inside_the_compiled_update():
+    raw = tiny_spec(env={"max_frame": 256})
+    raw["agent"]["algorithm"]["clip_eps_spec"] = {
+        "name": "linear_decay", "start_val": 0.2, "end_val": 0.05, "start_step": 0, "end_step": 256
+    }
+    raw["agent"]["algorithm"]["entropy_coef_spec"] = {
+        "name": "rate_decay", "start_val": 0.01, "end_val": 0.001, "start_step": 0, "end_step": 256
+    }
+    rows = run_rows(raw, [2])
+    # A row reports the value its checkpoint's last update used: at the frames seen after its rollout.
+    np.testing.assert_allclose(rows["clip_eps"][:, 0], [0.2 - 0.15 * 128 / 256, 0.05], rtol=1e-5)
 
 
 def test_continuous_shared_conv_variants_build_and_step():
