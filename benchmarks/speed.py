@@ -12,6 +12,8 @@ Every row runs in a fresh subprocess (its peak RSS is its own) with the same hyp
 - gymnax random stepping: 16 x 4 CartPole envs, uniform random actions, jit(vmap(scan)).
 - Compile seconds cold (an empty persistent cache) and warm (the same cache again), for jaxlab's
   16-session program and for the bare loop.
+- The engine's overhead: jaxlab at 4 sessions with one checkpoint (log_frequency = max_frame) vs a
+  checkpoint every 10000 frames.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def jaxlab_row(frames: int, sessions: int) -> dict:
+def jaxlab_row(frames: int, sessions: int, log_frequency: int) -> dict:
     from jaxlab import experiment, spec
 
-    run_spec = spec.load(CONFIG, [f"env.max_frame={frames}", f"meta.max_session={sessions}", "meta.rigorous_eval=0"])
+    overrides = [f"env.max_frame={frames}", f"meta.max_session={sessions}", "meta.rigorous_eval=0"]
+    if log_frequency:
+        overrides.append(f"meta.log_frequency={log_frequency}")
+    run_spec = spec.load(CONFIG, overrides)
     with tempfile.TemporaryDirectory() as data_dir:
         result = experiment.run(run_spec, "train", data_dir, progress=False)
     return {"steps": result.total_frames * sessions, "seconds": result.train_seconds, "compile": result.compile_seconds}
@@ -130,7 +135,7 @@ def sb3_row(frames: int) -> dict:
 
 
 ROWS = {
-    "jaxlab": lambda a: jaxlab_row(a.frames, a.sessions),
+    "jaxlab": lambda a: jaxlab_row(a.frames, a.sessions, a.log_frequency),
     "jaxlab_compile": lambda a: jaxlab_compile(a.sessions),
     "bare": lambda a: bare_row(a.frames, a.sessions),
     "gymnax": lambda a: gymnax_row(a.frames // 4, a.sessions),
@@ -138,10 +143,11 @@ ROWS = {
 }
 
 
-def child(kind: str, frames: int, sessions: int, cache_dir: str) -> dict:
+def child(kind: str, frames: int, sessions: int, cache_dir: str, log_frequency: int = 0) -> dict:
     """Run one row in a fresh process; returns its numbers and peak RSS."""
     env = {**os.environ, "JAXLAB_CACHE_DIR": cache_dir}
-    cmd = [sys.executable, __file__, "--row", kind, "--frames", str(frames), "--sessions", str(sessions)]
+    cmd = [sys.executable, __file__, "--row", kind, "--frames", str(frames), "--sessions", str(sessions),
+           "--log-frequency", str(log_frequency)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
         sys.exit(f"{kind} row failed:\n{out.stderr[-2000:]}")
@@ -155,6 +161,7 @@ def main() -> None:
     parser.add_argument("--skip-sb3", action="store_true", help="leave out SB3 (the optional `bench` extra)")
     parser.add_argument("--row", choices=sorted(ROWS), help=argparse.SUPPRESS)
     parser.add_argument("--sessions", type=int, default=16, help=argparse.SUPPRESS)
+    parser.add_argument("--log-frequency", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.row:  # child process: one row, JSON on the last line
         print(json.dumps({**ROWS[args.row](args), "rss_mb": peak_rss_mb()}))
@@ -165,6 +172,8 @@ def main() -> None:
             "jaxlab, 1 session": child("jaxlab", args.frames, 1, warm_cache),
             "jaxlab, 16 sessions": child("jaxlab", args.frames, 16, warm_cache),
             "jaxlab, 64 sessions": child("jaxlab", args.frames, 64, warm_cache),
+            "jaxlab, 4 sessions, log_frequency=max_frame": child("jaxlab", args.frames, 4, warm_cache, args.frames),
+            "jaxlab, 4 sessions, log_frequency=10000": child("jaxlab", args.frames, 4, warm_cache, 10_000),
             "bare jitted loop, 16 seeds (no I/O)": child("bare", args.frames, 16, cold_cache),
             "gymnax random policy, 16 x 4 envs": child("gymnax", args.frames, 16, warm_cache),
         }
@@ -175,14 +184,17 @@ def main() -> None:
             jaxlab_cold = child("jaxlab_compile", 0, 16, fresh)["compile"]
             jaxlab_warm = child("jaxlab_compile", 0, 16, fresh)["compile"]
 
-    print(f"\n{'run':40s} {'env-steps':>12s} {'seconds':>8s} {'compile s':>9s} {'steps/s':>11s} {'peak RSS MB':>11s}")
+    print(f"\n{'run':44s} {'env-steps':>12s} {'seconds':>8s} {'compile s':>9s} {'steps/s':>11s} {'peak RSS MB':>11s}")
     for name, row in rows.items():
         row["rate"] = row["steps"] / row["seconds"]
-        print(f"{name:40s} {row['steps']:12,d} {row['seconds']:8.2f} {row['compile']:9.2f} {row['rate']:11,.0f} "
+        print(f"{name:44s} {row['steps']:12,d} {row['seconds']:8.2f} {row['compile']:9.2f} {row['rate']:11,.0f} "
               f"{row['rss_mb']:11,.0f}")
     rate = {name: row["rate"] for name, row in rows.items()}
     print(f"\ncompile s, 16 sessions: jaxlab cold {jaxlab_cold:.2f}, warm {jaxlab_warm:.2f}; "
           f"bare loop cold {rows['bare jitted loop, 16 seeds (no I/O)']['compile']:.2f}, warm {bare_warm:.2f}")
+    quiet = rows["jaxlab, 4 sessions, log_frequency=max_frame"]["seconds"]
+    logged = rows["jaxlab, 4 sessions, log_frequency=10000"]["seconds"]
+    print(f"engine overhead (log_frequency 10000 vs one checkpoint): {100 * (logged - quiet) / quiet:+.1f}%")
     print(f"jaxlab 16 sessions / bare loop: {rate['jaxlab, 16 sessions'] / rate['bare jitted loop, 16 seeds (no I/O)']:.2f}x")
     print(f"jaxlab 16 sessions / gymnax random stepping: {rate['jaxlab, 16 sessions'] / rate['gymnax random policy, 16 x 4 envs']:.3f}")
     if "SB3 PPO, 1 torch thread" in rate:
