@@ -41,8 +41,5 @@ class SessionFrames:
                 self._csv_lines[s].append(buffer.getvalue())
         return new
 
-    def frame(self, session: int) -> pd.DataFrame:
-        return pd.DataFrame(self.rows[session], columns=list(self.columns))
-
     def write(self, session: int, path: str) -> None:
         write_text(path, "".join(self._csv_lines[session]))
