@@ -23,6 +23,7 @@ from jaxlab.io.session_df import SessionFrames
 from jaxlab.io.tensorboard import SessionWriters
 
 SECONDS_PER_CALL = 1.0  # target work per compiled call: fewer host round trips, still a live progress bar
+BEST_WRITE_SECONDS = 30.0  # ckpt-best files are rewritten at most this often (and when the trial ends)
 DEV_MAX_FRAME = 20_000
 
 
@@ -109,6 +110,7 @@ class Trial:
         )
         prefixes = [self.paths.session_prefix(self.index, s) for s in range(self.num_sessions)]
         self.tensorboard = SessionWriters(f"{self.paths.root}/log", prefixes)
+        self.best_host, self.best_unsaved, self.best_saved_at = None, set(), 0.0
         progress = Progress(plan.total_frames, self.num_sessions, enabled=self.show_progress)
         start = time.perf_counter()
         try:
@@ -170,12 +172,15 @@ class Trial:
             new_eval = self.eval_frames.append({k: v[evaluated] for k, v in eval_rows.items()}, wall_t[evaluated])
         for s in range(self.num_sessions):
             self.tensorboard.add_rows(s, "train", new_train[s])
-            self.tensorboard.add_rows(s, "eval", new_eval[s])
+            if self.eval_frames is not self.train_frames:  # otherwise the eval scalars are the train ones
+                self.tensorboard.add_rows(s, "eval", new_eval[s])
         improved = np.flatnonzero(host["best_improved"].any(axis=0))
-        if improved.size:
-            best = jax.device_get(best)
-            for s in improved:
-                self._save_networks(best, s, best_checkpoint=True)
+        if improved.size:  # the only device-to-host copy of weights during training
+            self.best_host = jax.device_get(best)
+            self.best_unsaved.update(improved.tolist())
+        if end - self.best_saved_at >= BEST_WRITE_SECONDS:
+            self._save_best()
+            self.best_saved_at = end
         self._write_frames()
         progress.update(int(host["frame"][-1].max()), host["total_reward_ma"][-1])
         if self.verbose:
@@ -183,6 +188,12 @@ class Trial:
                 values = {k: host[k][c, 0] for k in ("frame", "total_reward", "total_reward_ma", "loss", "lr")}
                 self.log.info("  ".join(f"{k} {float(v):.4g}" for k, v in values.items()))
         return end
+
+    def _save_best(self) -> None:
+        """Write the ckpt-best files of the sessions whose best improved since they were last written."""
+        for s in sorted(self.best_unsaved):
+            self._save_networks(self.best_host, s, best_checkpoint=True)
+        self.best_unsaved.clear()
 
     def _save_networks(self, policy: PolicySnapshot, session: int, best_checkpoint: bool) -> None:
         """Write one session's networks from a host copy of all sessions' policies."""
@@ -201,6 +212,7 @@ class Trial:
         """Everything a trial leaves when it ends, normally or not: final weights, metrics, graphs."""
         self.tensorboard.close()
         self._write_frames()
+        self._save_best()
         final = jax.device_get(snapshot(self.state.train))
         for s in range(self.num_sessions):
             self._save_networks(final, s, best_checkpoint=False)

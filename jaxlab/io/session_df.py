@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-import pandas as pd
 
 from jaxlab.io.files import write_text
 
@@ -31,14 +28,14 @@ class SessionFrames:
             for s, session_rows in enumerate(new):
                 row = {name: rows[name][c, s].item() for name in self.columns if name in rows}
                 row["wall_t"] = float(wall_t[c])
-                row["fps"] = row["frame"] / wall_t[c] if wall_t[c] > 0 else 0.0
+                row["fps"] = row["frame"] / float(wall_t[c]) if wall_t[c] > 0 else 0.0
                 session_rows.append({name: row[name] for name in self.columns})
         for s, session_new in enumerate(new):
             self.rows[s].extend(session_new)
-            if session_new:
-                buffer = io.StringIO()
-                pd.DataFrame(session_new, columns=list(self.columns)).to_csv(buffer, index=False, header=False)
-                self._csv_lines[s].append(buffer.getvalue())
+            # repr is Python's shortest round-trip form, as pandas writes floats; NaN as an empty field.
+            self._csv_lines[s].extend(
+                ",".join("" if v != v else repr(v) for v in row.values()) + "\n" for row in session_new
+            )
         return new
 
     def write(self, session: int, path: str) -> None:
