@@ -93,29 +93,24 @@ def enjoy(config_spec: dict, trial_spec_path: str, episodes: int, render: bool) 
 
 
 def play_jax_env(policy, env_spec: dict, episodes: int, seed: int = 0) -> np.ndarray:
-    """Returns of `episodes` episodes of a torch policy in the JAX env (for envs without a gymnasium twin)."""
+    """Returns of `episodes` episodes of a torch policy in the JAX env (for envs without a gymnasium
+    twin): the engine's own eval rollout, with the torch policy called back from inside it."""
     import jax
     import torch
 
     from jaxlab import envs
 
     env = envs.make(env_spec, num_envs=episodes, normalize=False)
+    if env.discrete:
+        action_shape = jax.ShapeDtypeStruct((episodes,), np.int32)
+    else:
+        action_shape = jax.ShapeDtypeStruct((episodes, env.action_dim), np.float32)
+
+    def torch_actions(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return policy(torch.from_numpy(np.array(obs))).numpy().astype(action_shape.dtype)  # a writable copy
 
     def act(obs, _key):
-        with torch.no_grad():
-            return jax.numpy.asarray(policy(torch.as_tensor(np.asarray(obs))).numpy())
+        return jax.pure_callback(torch_actions, action_shape, obs)
 
-    # One host round trip per step: the torch policy runs outside JAX, so step the JAX env eagerly.
-    reset_key, key = jax.random.split(jax.random.PRNGKey(seed))
-    obs, state = env.reset(reset_key)
-    step = jax.jit(env.step)
-    returns, finished = np.zeros(episodes), np.zeros(episodes, bool)
-    for _ in range(int(env.env_params.max_steps_in_episode)):
-        key, step_key = jax.random.split(key)
-        state, out = step(step_key, state, act(obs, None))
-        returns += np.where(finished, 0.0, np.asarray(out.reward))
-        finished |= np.asarray(out.terminated | out.truncated)
-        obs = out.obs
-        if finished.all():
-            break
-    return returns
+    return np.asarray(jax.jit(lambda key: envs.first_episode_returns(env, key, act))(jax.random.PRNGKey(seed)))

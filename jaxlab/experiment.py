@@ -92,7 +92,7 @@ class Trial:
             f"random-policy baseline {self.random_baseline:.2f}"
         )
         self.runtime_meta = {
-            "experiment_ts": self.paths.root.rsplit(f"{self.paths.name}_", 1)[-1],
+            "experiment_ts": self.paths.ts,
             "trial": self.index,
             "session_keys": np.asarray(session_keys(meta["random_seed"], self.num_sessions)).tolist(),
             "git_sha": specs.git_sha(),

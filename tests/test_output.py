@@ -136,3 +136,18 @@ def test_checkpoint_plays_gymnasium_where_jax_cannot_be_imported(run_folder):
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["2", "True"]
+
+
+def test_enjoy_plays_minatar_in_the_jax_env(tmp_path, capsys):
+    path = tmp_path / "mini.yaml"
+    raw = tiny_spec(env={"name": "Breakout-MinAtar", "max_frame": 256}, meta={"max_session": 1, "eval_frequency": 128})
+    raw["name"] = "mini"
+    path.write_text(yaml.safe_dump(raw))
+    assert run.main([str(path), "--data-dir", str(tmp_path / "data"), "--no-progress"]) == 0
+    (folder,) = [p for p in (tmp_path / "data").iterdir() if p.is_dir()]
+    spec_path = folder / "mini_t0_spec.json"
+    capsys.readouterr()
+    assert run.main([str(path), f"enjoy@{spec_path}", "--episodes", "2"]) == 0
+    assert "over 2 episodes" in capsys.readouterr().out
+    assert run.main([str(path), f"enjoy@{spec_path}", "--render"]) == 2
+    assert "--render is not available for Breakout-MinAtar" in capsys.readouterr().err

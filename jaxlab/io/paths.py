@@ -25,6 +25,11 @@ class RunPaths:
             os.makedirs(os.path.join(paths.root, sub), exist_ok=True)
         return paths
 
+    @property
+    def ts(self) -> str:
+        """The folder's timestamp, YYYY_MM_DD_HHMMSS."""
+        return os.path.basename(self.root)[len(self.name) + 1 :]
+
     def trial_prefix(self, trial: int) -> str:
         return f"{self.name}_t{trial}"
 
