@@ -1,7 +1,8 @@
 """Speed, side by side in one invocation: jaxlab PPO on CartPole at 1, 16 and 64 sessions, a bare
 jitted PPO loop, Stable-Baselines3 PPO, and gymnax random-policy stepping (the env's own limit).
 
-    python benchmarks/speed.py [--frames 500000] [--sb3-frames 50000] [--skip-sb3]
+    python benchmarks/speed.py [--frames 500000] [--sessions 1,16,64] [--bare-seeds 16] [--skip-sb3]
+    python benchmarks/speed.py --sessions 1,2048 --bare-seeds 2048 --skip-sb3     # on a GPU
 
 Every row runs in a fresh subprocess (its peak RSS is its own) with the same hyperparameters
 (configs/ppo_cartpole.yaml: 4 envs x 128 steps, 4 epochs x 4 minibatches of 128, [64, 64] tanh).
@@ -29,16 +30,35 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = os.path.join(HERE, "..", "configs", "ppo_cartpole.yaml")
+# The issue's fixed PPO settings, whatever the shipped config is tuned to.
+SETTINGS = [
+    "env.num_envs=4",
+    "agent.algorithm.time_horizon=128",
+    "agent.algorithm.minibatch_size=128",
+    "agent.algorithm.training_epoch=4",
+    "agent.net.hid_layers=[64,64]",
+    "agent.net.hid_layers_activation=tanh",
+]
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_device_mb() -> float | None:
+    """Peak accelerator memory in use (None on CPU, where RSS says it)."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    return (device.memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**20
+
+
 def jaxlab_row(frames: int, sessions: int, log_frequency: int) -> dict:
     from jaxlab import experiment, spec
 
-    overrides = [f"env.max_frame={frames}", f"meta.max_session={sessions}", "meta.rigorous_eval=0"]
+    overrides = [*SETTINGS, f"env.max_frame={frames}", f"meta.max_session={sessions}", "meta.rigorous_eval=0"]
     if log_frequency:
         overrides.append(f"meta.log_frequency={log_frequency}")
     run_spec = spec.load(CONFIG, overrides)
@@ -50,7 +70,7 @@ def jaxlab_row(frames: int, sessions: int, log_frequency: int) -> dict:
 def jaxlab_compile(sessions: int) -> dict:
     from jaxlab import experiment, spec
 
-    run_spec = spec.load(CONFIG, [f"meta.max_session={sessions}", "meta.rigorous_eval=0"])
+    run_spec = spec.load(CONFIG, [*SETTINGS, f"meta.max_session={sessions}", "meta.rigorous_eval=0"])
     built = experiment.build_engine(run_spec)
     start = time.perf_counter()
     built.engine.compile(built.engine.init(run_spec["meta"]["random_seed"], sessions, built.hp))
@@ -110,7 +130,7 @@ def sb3_row(frames: int) -> dict:
     from jaxlab import spec
 
     torch.set_num_threads(1)
-    cfg = spec.load(CONFIG)
+    cfg = spec.load(CONFIG, SETTINGS)
     algo, net = cfg["agent"]["algorithm"], cfg["agent"]["net"]
     model = PPO(
         "MlpPolicy",
@@ -157,49 +177,58 @@ def child(kind: str, frames: int, sessions: int, cache_dir: str, log_frequency: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=500_000, help="frames per session / seed")
+    parser.add_argument("--sessions", default="1,16,64", help="jaxlab session counts, comma-separated")
+    parser.add_argument("--bare-seeds", type=int, default=16, help="seeds of the bare loop (and gymnax stepping)")
     parser.add_argument("--sb3-frames", type=int, default=50_000)
     parser.add_argument("--skip-sb3", action="store_true", help="leave out SB3 (the optional `bench` extra)")
     parser.add_argument("--row", choices=sorted(ROWS), help=argparse.SUPPRESS)
-    parser.add_argument("--sessions", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--log-frequency", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.row:  # child process: one row, JSON on the last line
-        print(json.dumps({**ROWS[args.row](args), "rss_mb": peak_rss_mb()}))
+        args.sessions = int(args.sessions)
+        print(json.dumps({**ROWS[args.row](args), "rss_mb": peak_rss_mb(), "device_mb": peak_device_mb()}))
         return
 
+    counts = [int(n) for n in args.sessions.split(",")]
+    seeds = args.bare_seeds
+    bare, gymnax_name = f"bare jitted loop, {seeds} seeds (no I/O)", f"gymnax random policy, {seeds} x 4 envs"
     with tempfile.TemporaryDirectory() as cold_cache, tempfile.TemporaryDirectory() as warm_cache:
-        rows = {
-            "jaxlab, 1 session": child("jaxlab", args.frames, 1, warm_cache),
-            "jaxlab, 16 sessions": child("jaxlab", args.frames, 16, warm_cache),
-            "jaxlab, 64 sessions": child("jaxlab", args.frames, 64, warm_cache),
-            "jaxlab, 4 sessions, log_frequency=max_frame": child("jaxlab", args.frames, 4, warm_cache, args.frames),
-            "jaxlab, 4 sessions, log_frequency=10000": child("jaxlab", args.frames, 4, warm_cache, 10_000),
-            "bare jitted loop, 16 seeds (no I/O)": child("bare", args.frames, 16, cold_cache),
-            "gymnax random policy, 16 x 4 envs": child("gymnax", args.frames, 16, warm_cache),
-        }
+        rows = {f"jaxlab, {n} session{'s' if n > 1 else ''}": child("jaxlab", args.frames, n, warm_cache) for n in counts}
+        rows["jaxlab, 4 sessions, log_frequency=max_frame"] = child("jaxlab", args.frames, 4, warm_cache, args.frames)
+        rows["jaxlab, 4 sessions, log_frequency=10000"] = child("jaxlab", args.frames, 4, warm_cache, 10_000)
+        rows[bare] = child("bare", args.frames, seeds, cold_cache)
+        rows[gymnax_name] = child("gymnax", args.frames, seeds, warm_cache)
         if not args.skip_sb3:
             rows["SB3 PPO, 1 torch thread"] = child("sb3", args.sb3_frames, 1, warm_cache)
-        bare_warm = child("bare", args.frames, 16, cold_cache)["compile"]
+        bare_warm = child("bare", args.frames, seeds, cold_cache)["compile"]
         with tempfile.TemporaryDirectory() as fresh:
-            jaxlab_cold = child("jaxlab_compile", 0, 16, fresh)["compile"]
-            jaxlab_warm = child("jaxlab_compile", 0, 16, fresh)["compile"]
+            jaxlab_cold = child("jaxlab_compile", 0, seeds, fresh)["compile"]
+            jaxlab_warm = child("jaxlab_compile", 0, seeds, fresh)["compile"]
 
-    print(f"\n{'run':44s} {'env-steps':>12s} {'seconds':>8s} {'compile s':>9s} {'steps/s':>11s} {'peak RSS MB':>11s}")
+    import jax
+
+    print(f"\ndevice: {jax.devices()[0].device_kind} ({jax.devices()[0].platform})")
+    print(f"{'run':44s} {'env-steps':>14s} {'seconds':>8s} {'compile s':>9s} {'steps/s':>12s} {'peak RSS MB':>11s} "
+          f"{'device MB':>9s}")
     for name, row in rows.items():
         row["rate"] = row["steps"] / row["seconds"]
-        print(f"{name:44s} {row['steps']:12,d} {row['seconds']:8.2f} {row['compile']:9.2f} {row['rate']:11,.0f} "
-              f"{row['rss_mb']:11,.0f}")
+        device_mb = "" if row["device_mb"] is None else f"{row['device_mb']:9,.0f}"
+        print(f"{name:44s} {row['steps']:14,d} {row['seconds']:8.2f} {row['compile']:9.2f} {row['rate']:12,.0f} "
+              f"{row['rss_mb']:11,.0f} {device_mb:>9s}")
     rate = {name: row["rate"] for name, row in rows.items()}
-    print(f"\ncompile s, 16 sessions: jaxlab cold {jaxlab_cold:.2f}, warm {jaxlab_warm:.2f}; "
-          f"bare loop cold {rows['bare jitted loop, 16 seeds (no I/O)']['compile']:.2f}, warm {bare_warm:.2f}")
+    print(f"\ncompile s, {seeds} sessions: jaxlab cold {jaxlab_cold:.2f}, warm {jaxlab_warm:.2f}; "
+          f"bare loop cold {rows[bare]['compile']:.2f}, warm {bare_warm:.2f}")
     quiet = rows["jaxlab, 4 sessions, log_frequency=max_frame"]["seconds"]
     logged = rows["jaxlab, 4 sessions, log_frequency=10000"]["seconds"]
     print(f"engine overhead (log_frequency 10000 vs one checkpoint): {100 * (logged - quiet) / quiet:+.1f}%")
-    print(f"jaxlab 16 sessions / bare loop: {rate['jaxlab, 16 sessions'] / rate['bare jitted loop, 16 seeds (no I/O)']:.2f}x")
-    print(f"jaxlab 16 sessions / gymnax random stepping: {rate['jaxlab, 16 sessions'] / rate['gymnax random policy, 16 x 4 envs']:.3f}")
+    same = f"jaxlab, {seeds} sessions"
+    if same in rate:
+        print(f"{same} / bare loop: {rate[same] / rate[bare]:.2f}x")
+        print(f"{same} / gymnax random stepping: {rate[same] / rate[gymnax_name]:.3f}")
     if "SB3 PPO, 1 torch thread" in rate:
-        for name in ("jaxlab, 1 session", "jaxlab, 16 sessions", "jaxlab, 64 sessions"):
-            print(f"{name} / SB3: {rate[name] / rate['SB3 PPO, 1 torch thread']:.1f}x")
+        for name in rate:
+            if name.startswith("jaxlab") and "log_frequency" not in name:
+                print(f"{name} / SB3: {rate[name] / rate['SB3 PPO, 1 torch thread']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxlab.envs import VecEnv, first_episode_returns
 
 MA_WINDOW = 100  # total_reward_ma: mean of total_reward over the last 100 rows
+MEMORY_SHARE = 0.9  # of the accelerator's memory that one program may plan to use
 
 
 @struct.dataclass
@@ -97,10 +98,18 @@ def session_sharding(num_sessions: int) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec("sessions"))
 
 
-def session_keys(seed: int, num_sessions: int) -> jax.Array:
-    """Session s trains from fold_in(PRNGKey(seed), s)."""
+def session_keys(seed: int, num_sessions: int, first: int = 0) -> jax.Array:
+    """Session s trains from fold_in(PRNGKey(seed), s), for s = first .. first + num_sessions - 1."""
     root = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(num_sessions))
+    return jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(first, first + num_sessions))
+
+
+def device_memory_bytes() -> int | None:
+    """What the accelerator lets XLA allocate; None on CPU, where host RAM is the limit."""
+    stats = jax.devices()[0].memory_stats()
+    return stats.get("bytes_limit") if stats else None
+
+
 
 
 def enable_compilation_cache() -> None:
@@ -195,12 +204,42 @@ class Engine:
         return session, row
 
     # ---- compiled, all sessions --------------------------------------------------------------
-    def init(self, seed: int, num_sessions: int, hp: Any) -> SessionState:
-        """All sessions' states, [S, ...] on every leaf, sharded over the devices on the session axis."""
-        keys = session_keys(seed, num_sessions)
+    def init(self, seed: int, num_sessions: int, hp: Any, first: int = 0) -> SessionState:
+        """Sessions first .. first + num_sessions - 1, [S, ...] on every leaf, sharded over the devices on
+        the session axis."""
+        keys = session_keys(seed, num_sessions, first)
         hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_sessions, *jnp.shape(x))), hp)
         state = jax.jit(jax.vmap(self._init_session))(keys, hps)
         return jax.device_put(state, session_sharding(num_sessions))
+
+    def state_shapes(self, num_sessions: int, hp: Any) -> SessionState:
+        """The shapes of `init`'s state, placed as `init` places it, without allocating it."""
+        hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_sessions, *jnp.shape(x))), hp)
+        shapes = jax.eval_shape(jax.vmap(self._init_session), session_keys(0, num_sessions), hps)
+        sharding = session_sharding(num_sessions)
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+
+    def sessions_per_program(self, num_sessions: int, hp: Any) -> int:
+        """How many sessions one program runs at once: all of them, unless XLA's analysis of the compiled
+        program says they would not fit in the accelerator's memory; then the largest divisor of
+        `num_sessions` that fits (the sessions run in batches, one after another, same program).
+        Leaves the program compiled for that many sessions."""
+        self.compile(self.state_shapes(num_sessions, hp))
+        limit = device_memory_bytes()
+        if limit is None:
+            return num_sessions
+        per_session = self.program_bytes() / num_sessions
+        fitting = [d for d in range(1, num_sessions + 1) if num_sessions % d == 0 and d * per_session <= MEMORY_SHARE * limit]
+        if not fitting:
+            raise MemoryError(
+                f"one session needs {per_session / 2**30:.1f} GiB of device memory but {jax.devices()[0].device_kind} "
+                f"has {limit / 2**30:.1f} GiB: use fewer env.num_envs, a smaller memory.max_size or smaller layers"
+            )
+        if fitting[-1] < num_sessions:
+            compiled_for_all = self.compile_seconds
+            self.compile(self.state_shapes(fitting[-1], hp))
+            self.compile_seconds += compiled_for_all
+        return fitting[-1]
 
     def _run_chunk(self, state: SessionState, start: jax.Array, num_checkpoints: jax.Array):
         """Checkpoints start .. start + num_checkpoints - 1. Returns the state, the rows [max_chunk, S]
@@ -224,6 +263,12 @@ class Engine:
         jitted = jax.jit(self._run_chunk, donate_argnums=0)
         self._compiled = jitted.lower(state, jnp.int32(0), jnp.int32(1)).compile()
         self.compile_seconds = time.perf_counter() - start
+
+    def program_bytes(self) -> int:
+        """Device memory of the compiled program (XLA's analysis): arguments, outputs not aliased to them,
+        and temporaries."""
+        mem = self._compiled.memory_analysis()
+        return mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
 
     def run_chunk(self, state: SessionState, start: int, num_checkpoints: int):
         """Dispatch checkpoints `start` .. `start + num_checkpoints - 1` (at most max_chunk).

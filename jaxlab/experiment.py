@@ -24,6 +24,9 @@ from jaxlab.io.tensorboard import SessionWriters
 
 SECONDS_PER_CALL = 1.0  # target work per compiled call: fewer host round trips, still a live progress bar
 BEST_WRITE_SECONDS = 30.0  # ckpt-best files are rewritten at most this often (and when the trial ends)
+# CSVs are rewritten after every call unless that costs more than 1/CSV_WRITE_SHARE of the time between
+# writes (thousands of sessions): then as often as that budget allows, and always when the trial ends.
+CSV_WRITE_SHARE = 10
 DEV_MAX_FRAME = 20_000
 
 
@@ -79,16 +82,17 @@ class Trial:
         spec, meta = self.spec, self.spec["meta"]
         built = build_engine(spec)
         self.algo, plan, engine, env = built.algo, built.plan, built.engine, built.env
+        self.plan = plan
         self._log_plan(plan)
-        state = self.state = engine.init(meta["random_seed"], self.num_sessions, built.hp)
         with ThreadPoolExecutor(2) as pool:  # the random baseline and the PNG browser start while we compile
             baseline = pool.submit(envs.random_baseline, spec["env"], meta["random_seed"])
             png_renderer = pool.submit(graphs.start_png_renderer)
-            engine.compile(state)
+            batch = self.batch = engine.sessions_per_program(self.num_sessions, built.hp)
             self.random_baseline = baseline.result()
             self.png = png_renderer.result()
+        batches = "" if batch == self.num_sessions else f", run in {self.num_sessions // batch} batches of {batch} to fit device memory"
         self.log.info(
-            f"compiled in {engine.compile_seconds:.1f} s (one program for {self.num_sessions} sessions); "
+            f"compiled in {engine.compile_seconds:.1f} s (one program for {batch} sessions{batches}); "
             f"random-policy baseline {self.random_baseline:.2f}"
         )
         self.runtime_meta = {
@@ -111,10 +115,15 @@ class Trial:
         prefixes = [self.paths.session_prefix(self.index, s) for s in range(self.num_sessions)]
         self.tensorboard = SessionWriters(f"{self.paths.root}/log", prefixes)
         self.best_host, self.best_unsaved, self.best_saved_at = None, set(), 0.0
-        progress = Progress(plan.total_frames, self.num_sessions, enabled=self.show_progress)
+        self.frames_written_at, self.frames_write_seconds = 0.0, 0.0
+        self.state, self.first = None, 0
+        progress = Progress(plan.total_frames * self.num_sessions, self.num_sessions, enabled=self.show_progress)
         start = time.perf_counter()
         try:
-            self._train(engine, plan, progress, start)
+            for self.first in range(0, self.num_sessions, batch):
+                self.state = engine.init(meta["random_seed"], batch, built.hp, first=self.first)
+                self._train(engine, plan, progress, start)
+                self._save_batch()
         finally:
             progress.close()
             train_seconds = time.perf_counter() - start
@@ -141,7 +150,7 @@ class Trial:
     def _train(self, engine: Engine, plan: Plan, progress: Progress, start: float) -> None:
         """Dispatch the next call before handling the last one's rows, so files are written while the
         device trains. The checkpoints per call adapt to about SECONDS_PER_CALL of work."""
-        done, chunk, pending, last_end = 0, 1, None, 0.0
+        done, chunk, pending, last_end = 0, 1, None, time.perf_counter() - start
         try:
             while done < plan.num_checkpoints or pending is not None:
                 dispatched = None
@@ -164,25 +173,29 @@ class Trial:
         end = time.perf_counter() - start
         # Rows inside one call finish evenly spaced between the call's start and end.
         wall_t = last_end + (end - last_end) * np.arange(1, count + 1) / count
-        new_train = self.train_frames.append(host, wall_t)
+        new_train = self.train_frames.append(host, wall_t, self.first)
         new_eval = new_train
         if self.eval_frames is not self.train_frames:
             evaluated = host["evaluated"][:, 0]
             eval_rows = {**host, "total_reward": host["eval_total_reward"], "total_reward_ma": host["eval_total_reward_ma"]}
-            new_eval = self.eval_frames.append({k: v[evaluated] for k, v in eval_rows.items()}, wall_t[evaluated])
-        for s in range(self.num_sessions):
-            self.tensorboard.add_rows(s, "train", new_train[s])
+            new_eval = self.eval_frames.append({k: v[evaluated] for k, v in eval_rows.items()}, wall_t[evaluated], self.first)
+        for s, rows in enumerate(new_train):
+            self.tensorboard.add_rows(self.first + s, "train", rows)
             if self.eval_frames is not self.train_frames:  # otherwise the eval scalars are the train ones
-                self.tensorboard.add_rows(s, "eval", new_eval[s])
+                self.tensorboard.add_rows(self.first + s, "eval", new_eval[s])
         improved = np.flatnonzero(host["best_improved"].any(axis=0))
         if improved.size:  # the only device-to-host copy of weights during training
             self.best_host = jax.device_get(best)
-            self.best_unsaved.update(improved.tolist())
+            self.best_unsaved.update((self.first + improved).tolist())
         if end - self.best_saved_at >= BEST_WRITE_SECONDS:
             self._save_best()
             self.best_saved_at = end
-        self._write_frames()
-        progress.update(int(host["frame"][-1].max()), host["total_reward_ma"][-1])
+        if end - self.frames_written_at >= CSV_WRITE_SHARE * self.frames_write_seconds:
+            self._write_frames()
+            self.frames_written_at = time.perf_counter() - start
+            self.frames_write_seconds = self.frames_written_at - end
+        frame = int(host["frame"][-1].max())  # earlier batches are done; this one is at `frame`
+        progress.update(self.first * self.plan.total_frames + self.batch * frame, host["total_reward_ma"][-1])
         if self.verbose:
             for c in range(count):
                 values = {k: host[k][c, 0] for k in ("frame", "total_reward", "total_reward_ma", "loss", "lr")}
@@ -196,8 +209,8 @@ class Trial:
         self.best_unsaved.clear()
 
     def _save_networks(self, policy: PolicySnapshot, session: int, best_checkpoint: bool) -> None:
-        """Write one session's networks from a host copy of all sessions' policies."""
-        policy = jax.tree.map(lambda x: np.asarray(x[session]), policy)
+        """Write one session's networks from a host copy of its batch's policies."""
+        policy = jax.tree.map(lambda x: np.asarray(x[session - self.first]), policy)
         prefix = self.paths.session_prefix(self.index, session)
         checkpoints.save_networks(
             f"{self.paths.root}/model", prefix, self.algo.nets(policy.params), policy.obs_stats, best_checkpoint
@@ -208,15 +221,21 @@ class Trial:
             self.train_frames.write(s, self.paths.session_df(self.index, s, "train"))
             self.eval_frames.write(s, self.paths.session_df(self.index, s, "eval"))
 
+    def _save_batch(self) -> None:
+        """The ckpt-best and final weights of the batch of sessions that just trained."""
+        self._save_best()
+        final = jax.device_get(snapshot(self.state.train))
+        for s in range(self.first, self.first + self.batch):
+            self._save_networks(final, s, best_checkpoint=False)
+        self.state = None
+
     def _finish(self) -> dict:
         """Everything a trial leaves when it ends, normally or not: final weights, metrics, graphs."""
         self.tensorboard.close()
         self._write_frames()
-        self._save_best()
-        final = jax.device_get(snapshot(self.state.train))
-        for s in range(self.num_sessions):
-            self._save_networks(final, s, best_checkpoint=False)
-        if not self.train_frames.rows[0]:
+        if self.state is not None:  # interrupted mid-batch
+            self._save_batch()
+        if not all(self.train_frames.rows):
             return {}
         if not self.png:
             self.log.warning(

@@ -1,5 +1,7 @@
 """The engine and PPO end to end on tiny runs: determinism, chunking, many sessions, a reward floor."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import yaml
@@ -139,3 +141,25 @@ def test_compiled_programs_have_no_custom_calls():
     state = jax.eval_shape(jax.vmap(engine._init_session), keys, hps)
     chunk_hlo = jax.jit(engine._run_chunk).lower(state, jnp.int32(0), jnp.int32(1)).as_text()
     assert "custom_call" not in init_hlo and "custom_call" not in chunk_hlo
+
+
+def test_sessions_run_in_batches_when_the_device_memory_is_short(tmp_path, monkeypatch):
+    """With a device limit that holds half the program, 4 sessions run as 2 batches of 2, one after the
+    other, and each session's rows match a run of all 4 at once."""
+    from jaxlab import engine as engine_module
+
+    raw = tiny_spec(meta={"max_session": 4, "rigorous_eval": 0}, env={"max_frame": 512})
+    validated = spec.validate(raw)
+    whole = experiment.run(validated, "train", str(tmp_path / "whole"), progress=False)
+    built = experiment.build_engine(validated)
+    built.engine.compile(built.engine.state_shapes(4, built.hp))
+    needed = built.engine.program_bytes()
+    monkeypatch.setattr(engine_module, "device_memory_bytes", lambda: int(needed * 0.6 / engine_module.MEMORY_SHARE))
+    assert experiment.build_engine(validated).engine.sessions_per_program(4, built.hp) == 2
+    batched = experiment.run(validated, "train", str(tmp_path / "batched"), progress=False)
+    for s in range(4):
+        a, b = pd.DataFrame(whole.frames.rows[s]), pd.DataFrame(batched.frames.rows[s])
+        for column in ("frame", "total_reward", "epi", "opt_step"):
+            np.testing.assert_array_equal(a[column], b[column], err_msg=f"session {s} {column}")
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4, err_msg=f"session {s}")
+    assert sorted(os.listdir(f"{batched.paths.root}/model")) == sorted(os.listdir(f"{whole.paths.root}/model"))

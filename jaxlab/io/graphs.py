@@ -2,22 +2,22 @@
 
 HTML files load plotly.js from one `graph/plotly.min.js` instead of inlining 3 MB in each.
 PNGs go through kaleido, which drives a Chrome/Chromium (Debian's `chromium` package works).
-Kaleido spends ~0.2 s per figure whatever its size, so the PNGs of a trial are drawn as one tall
-sheet (each figure a subplot whose plot area, title, axes and legend sit exactly where they would
-in the standalone figure) and cut into one PNG per figure. Without a browser the PNGs are skipped
+Kaleido spends ~0.2 s per call whatever the figure's size, so the PNGs of a trial are drawn as a
+few tall sheets, one per browser tab at once (each figure a subplot whose plot area, title, axes
+and legend sit exactly where they would in the standalone figure), and cut into one PNG per figure. Without a browser the PNGs are skipped
 with one warning line and `python -m jaxlab.retro` can make them later.
 """
 
 from __future__ import annotations
 
-import io
+import functools
 import os
 import shutil
-import warnings
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import plotly.io as pio
 
 from jaxlab.io.files import atomic_write
@@ -26,30 +26,45 @@ PLOTLY_JS = "plotly.min.js"
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 WIDTH, HEIGHT = 800, 450
 MARGIN = dict(l=70, r=30, t=60, b=60)
-LAYOUT = dict(template="plotly_white", width=WIDTH, height=HEIGHT, margin=MARGIN)
 # The legend sits inside the plot area's top right, so a figure needs no room beside its plot.
 LEGEND = dict(x=1.0, y=1.0, xanchor="right", yanchor="top", bgcolor="rgba(255, 255, 255, 0.8)")
 TITLE_FONT = dict(size=17)
 MAX_SHEET_FIGURES = 60  # 60 x 450 px stays under Chromium's 32767-px canvas limit
+RENDER_TABS = min(2, os.cpu_count() or 1)  # sheets render at once, one per tab (plotly.js is single-threaded)
 
 
-def line_figure(df: pd.DataFrame, column: str, title: str, y_label: str) -> go.Figure:
-    fig = go.Figure(go.Scatter(x=df["frame"], y=df[column], mode="lines", name=y_label, line=dict(color=COLORS[0])))
-    return styled(fig, title, y_label)
+Figure = dict  # a plotly figure as plain JSON: {"data": [trace, ...], "layout": {...}}
 
 
-def styled(fig: go.Figure, title: str, y_label: str) -> go.Figure:
+@functools.cache
+def _template() -> dict:
+    """plotly_white as plain JSON. Figures are dicts, not `go.Figure`s: plotly's validation and its
+    per-figure deep copy of the template cost ~60 ms per figure, more than drawing them."""
+    return pio.templates["plotly_white"].to_plotly_json()
+
+
+def _line(x, y, **trace) -> dict:
+    return {"type": "scatter", "x": np.asarray(x, dtype=float), "y": np.asarray(y, dtype=float), **trace}
+
+
+def styled(data: list[dict], title: str, y_label: str) -> Figure:
     """The house layout: title, axis titles, legend inside the plot area, fixed size and margins."""
-    fig.update_layout(
+    layout = dict(
+        template=_template(), width=WIDTH, height=HEIGHT, margin=MARGIN, showlegend=True, legend=LEGEND,
         title=dict(text=title, x=MARGIN["l"] / WIDTH, xanchor="left", font=TITLE_FONT),
-        xaxis_title="frames", yaxis_title=y_label, showlegend=True, legend=LEGEND, **LAYOUT,
+        xaxis=dict(title=dict(text="frames")), yaxis=dict(title=dict(text=y_label)),
     )
-    return fig
+    return {"data": data, "layout": layout}
+
+
+def line_figure(df: pd.DataFrame, column: str, title: str, y_label: str) -> Figure:
+    line = _line(df["frame"], df[column], mode="lines", name=y_label, line=dict(color=COLORS[0]))
+    return styled([line], title, y_label)
 
 
 def session_figures(
     prefix: str, train_df: pd.DataFrame, eval_df: pd.DataFrame, extra_columns: tuple[str, ...]
-) -> dict[str, go.Figure]:
+) -> dict[str, Figure]:
     """`graph/{prefix}_session_graph_*` figures, keyed by file stem."""
     figs = {}
     for kind, df in (("train", train_df), ("eval", eval_df)):
@@ -66,33 +81,27 @@ def session_figures(
     return figs
 
 
-def band_figure(frames, mean, std, label: str, title: str, y_label: str, color: str = COLORS[0]) -> go.Figure:
-    fig = go.Figure()
-    add_band(fig, frames, mean, std, label, color)
-    return styled(fig, title, y_label)
-
-
-def add_band(fig: go.Figure, frames, mean, std, label: str, color: str) -> None:
+def band_traces(frames, mean, std, label: str, color: str = COLORS[0]) -> list[dict]:
     """A mean line with a shaded +-1 std band (the band is one legend entry with the line)."""
     frames, mean, std = (np.asarray(x, dtype=float) for x in (frames, mean, std))
     rgba = f"rgba({int(color[1:3], 16)}, {int(color[3:5], 16)}, {int(color[5:7], 16)}, 0.2)"
-    fig.add_trace(go.Scatter(
-        x=np.concatenate([frames, frames[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
+    band = _line(
+        np.concatenate([frames, frames[::-1]]), np.concatenate([mean + std, (mean - std)[::-1]]),
         fill="toself", fillcolor=rgba, line=dict(width=0), hoverinfo="skip", legendgroup=label, showlegend=False,
-    ))
-    fig.add_trace(go.Scatter(x=frames, y=mean, mode="lines", name=label, line=dict(color=color), legendgroup=label))
+    )
+    return [band, _line(frames, mean, mode="lines", name=label, line=dict(color=color), legendgroup=label)]
 
 
-def trial_figures(prefix: str, series: dict, num_sessions: int) -> dict[str, go.Figure]:
+def trial_figures(prefix: str, series: dict, num_sessions: int) -> dict[str, Figure]:
     """The two trial graphs: mean over sessions of total_reward and of total_reward_ma, +-1 std."""
     label = f"mean of {num_sessions} session{'s' if num_sessions > 1 else ''} ± 1 std"
     return {
-        f"{prefix}_trial_graph_mean_returns_vs_frames": band_figure(
-            series["frame"], series["mean_total_reward"], series["std_total_reward"], label,
+        f"{prefix}_trial_graph_mean_returns_vs_frames": styled(
+            band_traces(series["frame"], series["mean_total_reward"], series["std_total_reward"], label),
             f"{prefix}: mean returns (eval)", "mean return",
         ),
-        f"{prefix}_trial_graph_mean_returns_ma_vs_frames": band_figure(
-            series["frame"], series["mean_total_reward_ma"], series["std_total_reward_ma"], label,
+        f"{prefix}_trial_graph_mean_returns_ma_vs_frames": styled(
+            band_traces(series["frame"], series["mean_total_reward_ma"], series["std_total_reward_ma"], label),
             f"{prefix}: mean returns, 100-checkpoint moving average (eval)", "mean return (ma)",
         ),
     }
@@ -115,10 +124,13 @@ def start_png_renderer() -> bool:
         return False
     import kaleido
 
-    kaleido.start_sync_server(n=1, silence_warnings=True)
-    with warnings.catch_warnings():  # the first render loads plotly.js into the page: do it now, not at the end
-        warnings.filterwarnings("ignore", message="The kopts argument is ignored")
-        pio.to_image(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])), format="png", width=50, height=50)
+    kaleido.start_sync_server(n=RENDER_TABS, silence_warnings=True)
+    # The first render in a tab loads plotly.js into it: do that now in every tab, not at the end.
+    tiny = styled([_line([0, 1], [0, 1])], "", "")
+    with tempfile.TemporaryDirectory() as tmp:
+        kaleido.write_fig_from_object_sync(
+            [{"fig": tiny, "path": os.path.join(tmp, f"{i}.png"), "opts": {"width": 50, "height": 50}} for i in range(RENDER_TABS)]
+        )
     return True
 
 
@@ -128,11 +140,9 @@ def stop_png_renderer() -> None:
     kaleido.stop_sync_server(silence_warnings=True)
 
 
-def write_figures(figures: dict[str, go.Figure], graph_dir: str, png: bool) -> None:
+def write_figures(figures: dict[str, Figure], graph_dir: str, png: bool) -> None:
     """Write each figure as `{path}.html`, and as `{path}.png` when `png`. Keys are paths without extension.
     The PNGs render in Chromium while this thread writes the HTML files."""
-    from concurrent.futures import ThreadPoolExecutor
-
     os.makedirs(graph_dir, exist_ok=True)
     js_path = os.path.join(graph_dir, PLOTLY_JS)
     if not os.path.exists(js_path):
@@ -140,53 +150,64 @@ def write_figures(figures: dict[str, go.Figure], graph_dir: str, png: bool) -> N
 
         atomic_write(js_path, lambda tmp: open(tmp, "w").write(get_plotlyjs()))
     with ThreadPoolExecutor(1) as pool:
-        pending = []
-        if png:
-            paths = list(figures)
-            for start in range(0, len(paths), MAX_SHEET_FIGURES):
-                batch = paths[start : start + MAX_SHEET_FIGURES]
-                pending.append(pool.submit(write_pngs_via_sheet, [figures[p] for p in batch], [p + ".png" for p in batch]))
+        pngs = pool.submit(write_pngs, figures, graph_dir) if png else None
         for path, fig in figures.items():
             script = os.path.relpath(js_path, os.path.dirname(path) or ".")
             html = pio.to_html(fig, include_plotlyjs=script, validate=False)
             atomic_write(path + ".html", lambda tmp, html=html: open(tmp, "w").write(html))
-        for future in pending:
-            future.result()
+        if pngs is not None:
+            pngs.result()
 
 
-def sheet_figure(figures: list[go.Figure]) -> go.Figure:
+def sheet_figure(figures: list[Figure]) -> Figure:
     """One WIDTH x (n * HEIGHT) figure holding `figures` top to bottom, block i laid out like figure i."""
     n = len(figures)
-    sheet = go.Figure()
-    layout = {}
+    data, layout = [], {}
     for i, fig in enumerate(figures):
         suffix = "" if i == 0 else str(i + 1)
         top = 1.0 - i / n  # block i spans [top - 1/n, top] of the sheet's height
         plot_top, plot_bottom = top - MARGIN["t"] / (n * HEIGHT), top - 1 / n + MARGIN["b"] / (n * HEIGHT)
         x_domain = [MARGIN["l"] / WIDTH, 1 - MARGIN["r"] / WIDTH]
-        for trace in fig.data:
-            sheet.add_trace(type(trace)(trace).update(xaxis=f"x{suffix}", yaxis=f"y{suffix}", legend=f"legend{suffix}"))
-        layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=f"y{suffix}", title=fig.layout.xaxis.title)
+        data += [{**trace, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "legend": f"legend{suffix}"} for trace in fig["data"]]
+        fig_layout = fig["layout"]
+        layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=f"y{suffix}", title=fig_layout["xaxis"]["title"])
         layout[f"yaxis{suffix}"] = dict(
-            domain=[plot_bottom, plot_top], anchor=f"x{suffix}", title=fig.layout.yaxis.title
+            domain=[plot_bottom, plot_top], anchor=f"x{suffix}", title=fig_layout["yaxis"]["title"]
         )
         layout[f"legend{suffix}"] = {**LEGEND, "x": x_domain[1], "y": plot_top}
         layout.setdefault("annotations", []).append(dict(
-            text=fig.layout.title.text, font=TITLE_FONT, showarrow=False, xref="paper", yref="paper",
+            text=fig_layout["title"]["text"], font=TITLE_FONT, showarrow=False, xref="paper", yref="paper",
             x=x_domain[0], y=top - MARGIN["t"] / 2 / (n * HEIGHT), xanchor="left", yanchor="middle",
         ))
-    sheet.update_layout(template="plotly_white", width=WIDTH, height=n * HEIGHT, margin=dict(l=0, r=0, t=0, b=0),
-                        showlegend=True, **layout)
-    return sheet
+    layout.update(template=_template(), width=WIDTH, height=n * HEIGHT, margin=dict(l=0, r=0, t=0, b=0), showlegend=True)
+    return {"data": data, "layout": layout}
 
 
-def write_pngs_via_sheet(figures: list[go.Figure], paths: list[str]) -> None:
-    """Render `figures` in one kaleido call and cut the result into one PNG per figure."""
+def write_pngs(figures: dict[str, Figure], graph_dir: str) -> None:
+    """Render `figures` as a few sheets, one per browser tab at once, and cut each sheet into one PNG per
+    figure. Keys are paths without extension."""
+    import kaleido
     from PIL import Image
 
-    with warnings.catch_warnings():  # plotly warns that its default kaleido options yield to the open server
-        warnings.filterwarnings("ignore", message="The kopts argument is ignored")
-        sheet = Image.open(io.BytesIO(pio.to_image(sheet_figure(figures), format="png", scale=1)))
-    for i, path in enumerate(paths):
-        block = sheet.crop((0, i * HEIGHT, WIDTH, (i + 1) * HEIGHT))
-        atomic_write(path, lambda tmp, block=block: block.save(tmp, format="PNG", compress_level=1))
+    paths = list(figures)
+    count = max(RENDER_TABS, -(-len(paths) // MAX_SHEET_FIGURES))
+    groups = [paths[i::count] for i in range(count) if paths[i::count]]
+    with tempfile.TemporaryDirectory(dir=graph_dir) as tmp:
+        jobs = [
+            {
+                "fig": sheet_figure([figures[p] for p in group]),
+                "path": os.path.join(tmp, f"sheet{i}.png"),
+                "opts": {"format": "png", "width": WIDTH, "height": HEIGHT * len(group)},
+            }
+            for i, group in enumerate(groups)
+        ]
+        kaleido.write_fig_from_object_sync(jobs, cancel_on_error=True)
+
+        def cut(job: dict, group: list[str]) -> None:
+            sheet = Image.open(job["path"])
+            for i, path in enumerate(group):
+                block = sheet.crop((0, i * HEIGHT, WIDTH, (i + 1) * HEIGHT))
+                atomic_write(path + ".png", lambda tmp, block=block: block.save(tmp, format="PNG", compress_level=1))
+
+        with ThreadPoolExecutor(len(groups)) as pool:  # zlib and PIL release the GIL
+            list(pool.map(cut, jobs, groups))

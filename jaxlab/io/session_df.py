@@ -20,17 +20,17 @@ class SessionFrames:
         self.rows: list[list[dict]] = [[] for _ in range(num_sessions)]
         self._csv_lines: list[list[str]] = [[",".join(self.columns) + "\n"] for _ in range(num_sessions)]
 
-    def append(self, rows: dict[str, np.ndarray], wall_t: np.ndarray) -> list[list[dict]]:
-        """Add checkpoint rows ([C, S] per engine column) that ended at `wall_t` [C] seconds;
-        returns the new rows of each session."""
-        new: list[list[dict]] = [[] for _ in self.rows]
+    def append(self, rows: dict[str, np.ndarray], wall_t: np.ndarray, first: int = 0) -> list[list[dict]]:
+        """Add checkpoint rows ([C, B] per engine column) of sessions first .. first + B - 1 that ended at
+        `wall_t` [C] seconds; returns the new rows of each of those sessions."""
+        new: list[list[dict]] = [[] for _ in range(rows["frame"].shape[1])]
         for c in range(len(wall_t)):
             for s, session_rows in enumerate(new):
                 row = {name: rows[name][c, s].item() for name in self.columns if name in rows}
                 row["wall_t"] = float(wall_t[c])
                 row["fps"] = row["frame"] / float(wall_t[c]) if wall_t[c] > 0 else 0.0
                 session_rows.append({name: row[name] for name in self.columns})
-        for s, session_new in enumerate(new):
+        for s, session_new in enumerate(new, start=first):
             self.rows[s].extend(session_new)
             # repr is Python's shortest round-trip form, as pandas writes floats; NaN as an empty field.
             self._csv_lines[s].extend(

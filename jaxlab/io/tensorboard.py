@@ -3,13 +3,19 @@ scalar against frame (`train/total_reward`, `eval/total_reward`, ...)."""
 
 from __future__ import annotations
 
+import resource
+
 from tensorboardX import SummaryWriter
 from tensorboardX.proto.summary_pb2 import Summary
 
 
 class SessionWriters:
     def __init__(self, log_dir: str, session_prefixes: list[str]):
-        self.writers = [SummaryWriter(log_dir, filename_suffix=f".{prefix}") for prefix in session_prefixes]
+        _allow_open_files(len(session_prefixes) + 256)
+        # A deep queue: with the default of 10 events every add waits on the writer thread.
+        self.writers = [
+            SummaryWriter(log_dir, filename_suffix=f".{prefix}", max_queue=100_000) for prefix in session_prefixes
+        ]
 
     def add_rows(self, session: int, kind: str, rows: list[dict]) -> None:
         """One event per row holding all its columns: the same scalars as one `add_scalar` per column,
@@ -22,3 +28,11 @@ class SessionWriters:
     def close(self) -> None:
         for writer in self.writers:
             writer.close()
+
+
+def _allow_open_files(count: int) -> None:
+    """Each writer keeps its event file open: raise the soft open-files limit (often 1024) for
+    thousands of sessions, within the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count if hard == resource.RLIM_INFINITY else min(count, hard), hard))
