@@ -129,6 +129,7 @@ class Engine:
         self.max_chunk = min(max_chunk, plan.num_checkpoints)
         self._compiled = None
         self.compile_seconds = 0.0
+        self._init_sessions = jax.jit(jax.vmap(self._init_session))  # one trace for every batch of sessions
 
     # ---- pure, per session -------------------------------------------------------------------
     def _init_session(self, key: jax.Array, hp: Any) -> SessionState:
@@ -209,7 +210,7 @@ class Engine:
         the session axis."""
         keys = session_keys(seed, num_sessions, first)
         hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_sessions, *jnp.shape(x))), hp)
-        state = jax.jit(jax.vmap(self._init_session))(keys, hps)
+        state = self._init_sessions(keys, hps)
         return jax.device_put(state, session_sharding(num_sessions))
 
     def state_shapes(self, num_sessions: int, hp: Any) -> SessionState:

@@ -28,6 +28,7 @@ BEST_WRITE_SECONDS = 30.0  # ckpt-best files are rewritten at most this often (a
 # writes (thousands of sessions): then as often as that budget allows, and always when the trial ends.
 CSV_WRITE_SHARE = 10
 DEV_MAX_FRAME = 20_000
+PNG_START_SECONDS = 60.0  # past this the run ends without PNGs rather than wait on a stuck browser
 
 
 @dataclass
@@ -84,12 +85,12 @@ class Trial:
         self.algo, plan, engine, env = built.algo, built.plan, built.engine, built.env
         self.plan = plan
         self._log_plan(plan)
-        with ThreadPoolExecutor(2) as pool:  # the random baseline and the PNG browser start while we compile
+        # The PNG browser starts (~2-5 s) while we compile and train; it is waited for only at the end.
+        self.png_renderer = ThreadPoolExecutor(1).submit(graphs.start_png_renderer)
+        with ThreadPoolExecutor(1) as pool:  # the random baseline runs while we compile
             baseline = pool.submit(envs.random_baseline, spec["env"], meta["random_seed"])
-            png_renderer = pool.submit(graphs.start_png_renderer)
             batch = self.batch = engine.sessions_per_program(self.num_sessions, built.hp)
             self.random_baseline = baseline.result()
-            self.png = png_renderer.result()
         batches = "" if batch == self.num_sessions else f", run in {self.num_sessions // batch} batches of {batch} to fit device memory"
         self.log.info(
             f"compiled in {engine.compile_seconds:.1f} s (one program for {batch} sessions{batches}); "
@@ -116,12 +117,13 @@ class Trial:
         self.tensorboard = SessionWriters(f"{self.paths.root}/log", prefixes)
         self.best_host, self.best_unsaved, self.best_saved_at = None, set(), 0.0
         self.frames_written_at, self.frames_write_seconds = 0.0, 0.0
-        self.state, self.first = None, 0
+        self.state, self.first = engine.init(meta["random_seed"], batch, built.hp), 0
         progress = Progress(plan.total_frames * self.num_sessions, self.num_sessions, enabled=self.show_progress)
         start = time.perf_counter()
         try:
             for self.first in range(0, self.num_sessions, batch):
-                self.state = engine.init(meta["random_seed"], batch, built.hp, first=self.first)
+                if self.state is None:  # the next batch of sessions
+                    self.state = engine.init(meta["random_seed"], batch, built.hp, first=self.first)
                 self._train(engine, plan, progress, start)
                 self._save_batch()
         finally:
@@ -235,18 +237,30 @@ class Trial:
         self._write_frames()
         if self.state is not None:  # interrupted mid-batch
             self._save_batch()
-        if not all(self.train_frames.rows):
-            return {}
-        if not self.png:
-            self.log.warning(
-                "no Chrome/Chromium found: graphs written as HTML only; install chromium and run "
-                f"python -m jaxlab.retro {self.paths.root} for the PNGs"
-            )
+        png = self._png_renderer_ready()
         try:
-            return analysis.analyze_trial(self.paths, self.index, self.num_sessions, self.random_baseline, self.png)
+            if not all(self.train_frames.rows):
+                return {}
+            return analysis.analyze_trial(self.paths, self.index, self.num_sessions, self.random_baseline, png)
         finally:
-            if self.png:
+            if png:
                 graphs.stop_png_renderer()
+
+    def _png_renderer_ready(self) -> bool:
+        """Wait for the browser started at set-up; False (with one warning line) when PNGs cannot be made."""
+        try:
+            if self.png_renderer.result(timeout=PNG_START_SECONDS):
+                return True
+            problem = "no Chrome/Chromium found"
+        except TimeoutError:
+            problem = f"the browser for PNGs did not start within {PNG_START_SECONDS:.0f} s"
+        except Exception as error:  # noqa: BLE001 — a broken browser must not cost the rest of the folder
+            problem = f"the browser for PNGs failed to start ({' '.join(str(error).split())[:120]})"
+        self.log.warning(
+            f"{problem}: graphs written as HTML only; install chromium and run "
+            f"python -m jaxlab.retro {self.paths.root} for the PNGs"
+        )
+        return False
 
     def _summarise(self, seconds: float) -> None:
         finals = [rows[-1] for rows in self.train_frames.rows if rows]

@@ -3,17 +3,17 @@
 HTML files load plotly.js from one `graph/plotly.min.js` instead of inlining 3 MB in each.
 PNGs go through kaleido, which drives a Chrome/Chromium (Debian's `chromium` package works).
 Kaleido spends ~0.2 s per call whatever the figure's size, so the PNGs of a trial are drawn as a
-few tall sheets, one per browser tab at once (each figure a subplot whose plot area, title, axes
-and legend sit exactly where they would in the standalone figure), and cut into one PNG per figure. Without a browser the PNGs are skipped
+tall sheet (each figure a subplot whose plot area, title, axes and legend sit exactly where they
+would in the standalone figure), cut into one PNG per figure. Without a browser the PNGs are skipped
 with one warning line and `python -m jaxlab.retro` can make them later.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import os
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -30,17 +30,23 @@ MARGIN = dict(l=70, r=30, t=60, b=60)
 LEGEND = dict(x=1.0, y=1.0, xanchor="right", yanchor="top", bgcolor="rgba(255, 255, 255, 0.8)")
 TITLE_FONT = dict(size=17)
 MAX_SHEET_FIGURES = 60  # 60 x 450 px stays under Chromium's 32767-px canvas limit
-RENDER_TABS = min(2, os.cpu_count() or 1)  # sheets render at once, one per tab (plotly.js is single-threaded)
 
 
+TEMPLATE_KEYS = ("autotypenumbers", "colorway", "font", "hovermode", "hoverlabel", "paper_bgcolor", "plot_bgcolor",
+                 "xaxis", "yaxis", "title")
 Figure = dict  # a plotly figure as plain JSON: {"data": [trace, ...], "layout": {...}}
 
 
 @functools.cache
 def _template() -> dict:
-    """plotly_white as plain JSON. Figures are dicts, not `go.Figure`s: plotly's validation and its
-    per-figure deep copy of the template cost ~60 ms per figure, more than drawing them."""
-    return pio.templates["plotly_white"].to_plotly_json()
+    """plotly_white's look for 2D line charts, as plain JSON. Figures are dicts, not `go.Figure`s:
+    plotly's validation and its per-figure deep copy of the template cost ~60 ms per figure, more than
+    drawing them. Only the layout keys a line chart uses are kept: plotly.js resolves the rest (trace
+    styles, 3D, geo, polar) for every subplot, a third of a PNG sheet's render time."""
+    layout = {k: v for k, v in pio.templates["plotly_white"].to_plotly_json()["layout"].items() if k in TEMPLATE_KEYS}
+    for axis in ("xaxis", "yaxis"):  # margins are fixed (MARGIN); automargin re-lays out every subplot
+        layout[axis] = {**layout[axis], "automargin": False}
+    return {"layout": layout}
 
 
 def _line(x, y, **trace) -> dict:
@@ -124,13 +130,10 @@ def start_png_renderer() -> bool:
         return False
     import kaleido
 
-    kaleido.start_sync_server(n=RENDER_TABS, silence_warnings=True)
-    # The first render in a tab loads plotly.js into it: do that now in every tab, not at the end.
-    tiny = styled([_line([0, 1], [0, 1])], "", "")
-    with tempfile.TemporaryDirectory() as tmp:
-        kaleido.write_fig_from_object_sync(
-            [{"fig": tiny, "path": os.path.join(tmp, f"{i}.png"), "opts": {"width": 50, "height": 50}} for i in range(RENDER_TABS)]
-        )
+    # One tab: two rendered the sheets ~30% faster but started slower, and once hung starting up.
+    kaleido.start_sync_server(n=1, silence_warnings=True)
+    # The first render loads plotly.js into the page: do it now, not at the end.
+    kaleido.calc_fig_sync(styled([_line([0, 1], [0, 1])], "", ""), opts={"width": 50, "height": 50})
     return True
 
 
@@ -179,35 +182,31 @@ def sheet_figure(figures: list[Figure]) -> Figure:
             text=fig_layout["title"]["text"], font=TITLE_FONT, showarrow=False, xref="paper", yref="paper",
             x=x_domain[0], y=top - MARGIN["t"] / 2 / (n * HEIGHT), xanchor="left", yanchor="middle",
         ))
-    layout.update(template=_template(), width=WIDTH, height=n * HEIGHT, margin=dict(l=0, r=0, t=0, b=0), showlegend=True)
+    layout.update(
+        template=_template(), width=WIDTH, height=n * HEIGHT, margin=dict(l=0, r=0, t=0, b=0), showlegend=True,
+        hovermode=False,  # a still image: no hover layers to build
+    )
     return {"data": data, "layout": layout}
 
 
 def write_pngs(figures: dict[str, Figure], graph_dir: str) -> None:
-    """Render `figures` as a few sheets, one per browser tab at once, and cut each sheet into one PNG per
-    figure. Keys are paths without extension."""
+    """Render `figures` as tall sheets (one unless there are more than MAX_SHEET_FIGURES) and cut each
+    sheet into one PNG per figure. Keys are paths without extension."""
     import kaleido
     from PIL import Image
 
     paths = list(figures)
-    count = max(RENDER_TABS, -(-len(paths) // MAX_SHEET_FIGURES))
-    groups = [paths[i::count] for i in range(count) if paths[i::count]]
-    with tempfile.TemporaryDirectory(dir=graph_dir) as tmp:
-        jobs = [
-            {
-                "fig": sheet_figure([figures[p] for p in group]),
-                "path": os.path.join(tmp, f"sheet{i}.png"),
-                "opts": {"format": "png", "width": WIDTH, "height": HEIGHT * len(group)},
-            }
-            for i, group in enumerate(groups)
-        ]
-        kaleido.write_fig_from_object_sync(jobs, cancel_on_error=True)
+    for first in range(0, len(paths), MAX_SHEET_FIGURES):
+        group = paths[first : first + MAX_SHEET_FIGURES]
+        sheet_png = kaleido.calc_fig_sync(
+            sheet_figure([figures[p] for p in group]), opts={"format": "png", "width": WIDTH, "height": HEIGHT * len(group)}
+        )
+        sheet = Image.open(io.BytesIO(sheet_png))
+        sheet.load()
 
-        def cut(job: dict, group: list[str]) -> None:
-            sheet = Image.open(job["path"])
-            for i, path in enumerate(group):
-                block = sheet.crop((0, i * HEIGHT, WIDTH, (i + 1) * HEIGHT))
-                atomic_write(path + ".png", lambda tmp, block=block: block.save(tmp, format="PNG", compress_level=1))
+        def cut(i: int) -> None:
+            block = sheet.crop((0, i * HEIGHT, WIDTH, (i + 1) * HEIGHT))
+            atomic_write(group[i] + ".png", lambda tmp: block.save(tmp, format="PNG", compress_level=1))
 
-        with ThreadPoolExecutor(len(groups)) as pool:  # zlib and PIL release the GIL
-            list(pool.map(cut, jobs, groups))
+        with ThreadPoolExecutor(2) as pool:  # zlib releases the GIL
+            list(pool.map(cut, range(len(group))))
