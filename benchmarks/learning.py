@@ -20,6 +20,12 @@ BENCHMARKS = {
     "configs/ppo_acrobot.yaml": -81.28,
     "configs/ppo_pendulum.yaml": -174.87,
     "configs/ppo_breakout_minatar.yaml": None,  # SLM Lab publishes no MinAtar score
+    "configs/dqn_cartpole.yaml": 239.94,
+    "configs/ddqn_per_cartpole.yaml": 451.51,
+    "configs/dqn_breakout_minatar.yaml": None,
+    "configs/reinforce_cartpole.yaml": 483.31,
+    "configs/a2c_cartpole.yaml": 496.68,
+    "configs/sac_pendulum.yaml": -150.97,
 }
 
 

@@ -110,6 +110,9 @@ def device_memory_bytes() -> int | None:
     return stats.get("bytes_limit") if stats else None
 
 
+def tree_bytes(tree: Any) -> int:
+    """Bytes of a pytree of arrays or shapes."""
+    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
 
 
 def enable_compilation_cache() -> None:
@@ -220,15 +223,33 @@ class Engine:
         sharding = session_sharding(num_sessions)
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 
+    def state_bytes(self, num_sessions: int, hp: Any) -> int:
+        """Bytes that `num_sessions` sessions need at the least while they train: `init`'s state, the eval env
+        copies that evaluation holds, and the observations of one update's frames (on-policy algorithms keep
+        the whole rollout). From shapes alone: nothing is allocated, not even the session keys, so an absurd
+        spec can be refused before it exhausts memory."""
+
+        def sessions(hp: Any) -> tuple:
+            hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_sessions, *jnp.shape(x))), hp)
+            keys = session_keys(0, num_sessions)
+            first_obs = jax.vmap(self.static.env.reset)(keys)[0]  # [S, num_envs, *obs]
+            eval_envs = jax.vmap(self.eval_env.reset)(keys) if self.eval_env is not None else None
+            return jax.vmap(self._init_session)(keys, hps), eval_envs, first_obs
+
+        state, eval_envs, first_obs = jax.eval_shape(sessions, hp)
+        vector_steps = self.plan.frames_per_update // self.static.env.num_envs
+        return tree_bytes((state, eval_envs)) + vector_steps * tree_bytes(first_obs)
+
     def sessions_per_program(self, num_sessions: int, hp: Any) -> int:
         """How many sessions one program runs at once: all of them, unless XLA's analysis of the compiled
         program says they would not fit in the accelerator's memory; then the largest divisor of
         `num_sessions` that fits (the sessions run in batches, one after another, same program).
-        Leaves the program compiled for that many sessions."""
-        self.compile(self.state_shapes(num_sessions, hp))
+        On an accelerator this leaves the program compiled for that many sessions; on CPU (host RAM,
+        checked before the trial starts) it compiles nothing."""
         limit = device_memory_bytes()
         if limit is None:
             return num_sessions
+        self.compile(self.state_shapes(num_sessions, hp))
         per_session = self.program_bytes() / num_sessions
         fitting = [d for d in range(1, num_sessions + 1) if num_sessions % d == 0 and d * per_session <= MEMORY_SHARE * limit]
         if not fitting:
@@ -264,6 +285,10 @@ class Engine:
         jitted = jax.jit(self._run_chunk, donate_argnums=0)
         self._compiled = jitted.lower(state, jnp.int32(0), jnp.int32(1)).compile()
         self.compile_seconds = time.perf_counter() - start
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
 
     def program_bytes(self) -> int:
         """Device memory of the compiled program (XLA's analysis): arguments, outputs not aliased to them,

@@ -3,6 +3,7 @@ hands each call's checkpoint rows to io. Nothing numeric happens here."""
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,7 +14,15 @@ import jax
 import numpy as np
 
 from jaxlab import algos, envs
-from jaxlab.engine import Engine, Plan, PolicySnapshot, rows_to_numpy, session_keys, snapshot
+from jaxlab.engine import (
+    Engine,
+    Plan,
+    PolicySnapshot,
+    device_memory_bytes,
+    rows_to_numpy,
+    session_keys,
+    snapshot,
+)
 from jaxlab.io import analysis, checkpoints, graphs, specs
 from jaxlab.io import log as run_log
 from jaxlab.io.files import zip_folder
@@ -21,6 +30,7 @@ from jaxlab.io.paths import RunPaths
 from jaxlab.io.progress import Progress
 from jaxlab.io.session_df import SessionFrames
 from jaxlab.io.tensorboard import SessionWriters
+from jaxlab.spec import INT_MAX, SpecError
 
 SECONDS_PER_CALL = 1.0  # target work per compiled call: fewer host round trips, still a live progress bar
 BEST_WRITE_SECONDS = 30.0  # ckpt-best files are rewritten at most this often (and when the trial ends)
@@ -63,6 +73,43 @@ def build_engine(spec: dict) -> Built:
     return Built(env, algo, hp, plan, Engine(algo, static, plan, eval_env))
 
 
+def host_memory_bytes() -> int:
+    """RAM the host can still give without swapping: /proc/meminfo's MemAvailable (Linux), else free pages."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_sizes(built: Built, num_sessions: int) -> None:
+    """Refuse absurd sizes from shapes alone, before anything is allocated, compiled or written: sessions
+    whose state (with one update's observations) would not fit in memory, and frame counts past the int32
+    counters. On an accelerator the sessions run in batches that fit (Engine.sessions_per_program), so
+    one session must fit in its memory; on CPU all of them share host RAM."""
+    limit = device_memory_bytes()
+    if limit is None:
+        sessions, limit, where = num_sessions, host_memory_bytes(), "of host memory available"
+    else:
+        sessions, where = 1, f"of {jax.devices()[0].device_kind} memory"
+    needed = built.engine.state_bytes(sessions, built.hp)
+    if needed > limit:
+        raise SpecError(
+            f"the training state of {sessions:,} session{'s' if sessions > 1 else ''} would need"
+            f" {needed / 2**30:,.1f} GiB but there is {limit / 2**30:,.1f} GiB {where} — lower env.num_envs, agent.net.hid_layers,"
+            " agent.memory.max_size, meta.rigorous_eval or meta.max_session"
+        )
+    if built.plan.total_frames > INT_MAX:
+        raise SpecError(
+            f"env.max_frame rounds up to {built.plan.total_frames:,} frames per session (whole checkpoints of"
+            f" {built.plan.frames_per_checkpoint:,}), past the {INT_MAX:,} that jaxlab's int32 frame counter"
+            " holds — lower env.max_frame, meta.log_frequency or env.num_envs"
+        )
+
+
 def dev_spec(spec: dict) -> dict:
     """`dev` mode: one session, a short run, every checkpoint row logged."""
     spec = {**spec, "meta": {**spec["meta"], "max_session": 1}}
@@ -90,6 +137,9 @@ class Trial:
         with ThreadPoolExecutor(1) as pool:  # the random baseline runs while we compile
             baseline = pool.submit(envs.random_baseline, spec["env"], meta["random_seed"])
             batch = self.batch = engine.sessions_per_program(self.num_sessions, built.hp)
+            self.state, self.first = engine.init(meta["random_seed"], batch, built.hp), 0
+            if not engine.compiled:
+                engine.compile(self.state)
             self.random_baseline = baseline.result()
         batches = "" if batch == self.num_sessions else f", run in {self.num_sessions // batch} batches of {batch} to fit device memory"
         self.log.info(
@@ -117,7 +167,6 @@ class Trial:
         self.tensorboard = SessionWriters(f"{self.paths.root}/log", prefixes)
         self.best_host, self.best_unsaved, self.best_saved_at = None, set(), 0.0
         self.frames_written_at, self.frames_write_seconds = 0.0, 0.0
-        self.state, self.first = engine.init(meta["random_seed"], batch, built.hp), 0
         progress = Progress(plan.total_frames * self.num_sessions, self.num_sessions, enabled=self.show_progress)
         start = time.perf_counter()
         try:
@@ -279,6 +328,7 @@ def run(spec: dict, mode: str = "train", data_dir: str = "data", progress: bool 
     verbose = mode == "dev"
     if verbose:
         spec = dev_spec(spec)
+    check_sizes(build_engine(spec), spec["meta"]["max_session"])  # before the run folder exists
     paths = RunPaths.create(spec["name"], data_dir)
     log = run_log.setup(paths.log_file(0), verbose=verbose)
     log.info(f"{mode} run of {spec['name']}: output in {paths.root}")

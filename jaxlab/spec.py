@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,7 +103,88 @@ ALGORITHM_SCHEMAS = {
         "minibatch_size": _int(128, 1),
         "training_epoch": _int(4, 1),
     },
+    "REINFORCE": {
+        "name": _choice("REINFORCE", "REINFORCE"),
+        "gamma": _float(0.99, 0.0, 1.0),
+        "center_return": Field(True, "bool"),  # subtract the batch's mean return (SLM Lab's baseline)
+        "entropy_coef_spec": _schedule(0.01),
+        "training_frequency": _int(128, 1),  # vector steps per update (the on-policy batch is x num_envs)
+    },
+    "A2C": {
+        "name": _choice("A2C", "A2C"),
+        "gamma": _float(0.99, 0.0, 1.0),
+        "lam": _float(0.95, 0.0, 1.0, nullable=True),  # GAE when set; null: n-step returns
+        "num_step_returns": _int(None, 1, nullable=True),
+        "entropy_coef_spec": _schedule(0.01),
+        "val_loss_coef": _float(0.5, 0.0),
+        "training_frequency": _int(32, 1),  # vector steps per update (the on-policy batch is x num_envs)
+    },
 }
+
+
+def _dqn_schema(name: str) -> dict:
+    """DQN and DoubleDQN (SLM Lab's keys; see algos/dqn.py for their vectorised reading)."""
+    return {
+        "name": _choice(name, name),
+        "action_pdtype": _choice("Argmax", "Argmax", "Categorical"),
+        "action_policy": _choice("epsilon_greedy", "epsilon_greedy", "boltzmann"),
+        "explore_var_spec": {
+            **_schedule(1.0),
+            "name": _choice("linear_decay", "no_decay", "linear_decay", "rate_decay"),
+            "end_val": _float(0.1, 0.0),
+            "end_step": _int(10_000),
+        },
+        "gamma": _float(0.99, 0.0, 1.0),
+        "training_frequency": _int(1, 1),
+        "training_start_step": _int(32),
+        "training_iter": _int(1, 1),
+        "training_batch_iter": _int(1, 1),
+    }
+
+
+ALGORITHM_SCHEMAS["DQN"] = _dqn_schema("DQN")
+ALGORITHM_SCHEMAS["DoubleDQN"] = _dqn_schema("DoubleDQN")
+
+# The DQN family's net: a Q network (dueling or not), its loss, and how the target network follows it.
+Q_NET_SCHEMA = {
+    **{key: value for key, value in NET_SCHEMA.items() if key not in ("shared", "log_std_init")},
+    "type": _choice("MLPNet", "MLPNet", "ConvNet", "DuelingMLPNet", "DuelingConvNet"),
+    "loss_spec": {"name": _choice("SmoothL1Loss", "SmoothL1Loss", "MSELoss")},
+    "update_type": _choice("replace", "replace", "polyak"),
+    "update_frequency": _int(1000, 1),  # frames between target updates
+    "polyak_coef": _float(0.995, 0.0, 1.0),  # share of the old target kept at a polyak update
+}
+
+# `agent.memory`: the replay memory of off-policy algorithms (algos/replay.py).
+MEMORY_SCHEMA = {
+    "name": _choice("Replay", "Replay", "PrioritizedReplay"),
+    "batch_size": _int(32, 1),
+    "max_size": _int(10_000, 1),
+    "alpha": _float(0.6, 0.0),  # PrioritizedReplay: priority exponent
+    "epsilon": _float(1e-4, 0.0, low_open=True),  # PrioritizedReplay: added to |td|
+    "beta": _float(0.4, 0.0, 1.0),  # PrioritizedReplay: IS exponent at frame 0, annealed to 1 at max_frame
+}
+
+NET_SCHEMAS = {"DQN": Q_NET_SCHEMA, "DoubleDQN": Q_NET_SCHEMA}  # algorithms whose net is not NET_SCHEMA
+MEMORY_SCHEMAS = {"DQN": MEMORY_SCHEMA, "DoubleDQN": MEMORY_SCHEMA}  # algorithms with agent.memory
+
+ALGORITHM_SCHEMAS["SAC"] = {
+    "name": _choice("SAC", "SAC"),
+    "gamma": _float(0.99, 0.0, 1.0),
+    "training_frequency": _int(1, 1),  # frames between trainings (see algos/sac.py)
+    "training_start_step": _int(256),  # frames of uniform random actions before the first training
+    "training_iter": _int(1, 1),  # gradient steps per training
+}
+# SAC's actor (`net`) and critics (`critic_net`: agent.net's settings when absent, as in SLM Lab v5). No
+# shared body, no state-independent log-std; the target critics follow by polyak averaging every step.
+SAC_NET_SCHEMA = {
+    **{key: value for key, value in NET_SCHEMA.items() if key not in ("shared", "log_std_init")},
+    "update_type": _choice("polyak", "polyak"),
+    "polyak_coef": _float(0.005, 0.0, 1.0),  # weight of the online critic at each target update (SLM Lab's)
+}
+NET_SCHEMAS["SAC"] = SAC_NET_SCHEMA
+MEMORY_SCHEMAS["SAC"] = MEMORY_SCHEMA
+CRITIC_NET_SCHEMAS = {"SAC": SAC_NET_SCHEMA}  # algorithms with an agent.critic_net section
 
 ENV_SCHEMA = {
     "name": Field("CartPole-v1", "str"),
@@ -136,12 +218,28 @@ RUNTIME_META_KEYS = (
 )
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+NAME_MAX_LENGTH = 200  # the run folder adds _YYYY_MM_DD_HHMMSS; most filesystems stop at 255 bytes
+INT_MAX = 2**31 - 1  # JAX counts, indexes and shapes in int32
+MAX_SPEC_BYTES = 2**20  # a spec is a few KB; this refuses a wrong path to a large file before reading it all
+
+# Values echoed in error messages are cut short: a hostile spec could hold a huge string or a YAML alias bomb.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 8, 4, 60, 60
+
+
+def _show(value: Any) -> str:
+    return _SHORT.repr(value)
 
 
 def _schema_for(algorithm_name: str) -> dict:
     return {
         "name": Field("jaxlab", "str"),
-        "agent": {"algorithm": ALGORITHM_SCHEMAS[algorithm_name], "net": NET_SCHEMA},
+        "agent": {
+            "algorithm": ALGORITHM_SCHEMAS[algorithm_name],
+            "net": NET_SCHEMAS.get(algorithm_name, NET_SCHEMA),
+            **({"memory": MEMORY_SCHEMAS[algorithm_name]} if algorithm_name in MEMORY_SCHEMAS else {}),
+            **({"critic_net": CRITIC_NET_SCHEMAS[algorithm_name]} if algorithm_name in CRITIC_NET_SCHEMAS else {}),
+        },
         "env": ENV_SCHEMA,
         "meta": META_SCHEMA,
     }
@@ -157,47 +255,53 @@ def _coerce(path: str, value: Any, spec_field: Field) -> Any:
     if kind == "bool":
         if isinstance(value, bool):
             return value
-        raise SpecError(f"{path} must be true or false, got {value!r}")
+        raise SpecError(f"{path} must be true or false, got {_show(value)}")
     if kind in ("int", "float"):
         number = value
         if isinstance(value, str):
             try:
                 number = float(value)  # YAML 1.1 reads 1e-5 and 5e5 as strings
             except ValueError:
-                raise SpecError(f"{path} must be a number ({_describe(spec_field)}), got {value!r}") from None
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
-            raise SpecError(f"{path} must be a finite number ({_describe(spec_field)}), got {value!r}")
+                raise SpecError(f"{path} must be a number ({_describe(spec_field)}), got {_show(value)}") from None
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise SpecError(f"{path} must be a number ({_describe(spec_field)}), got {_show(value)}")
+        if isinstance(number, float) and not math.isfinite(number):  # ints are finite; math.isfinite overflows
+            raise SpecError(f"{path} must be a finite number ({_describe(spec_field)}), got {_show(value)}")
         if kind == "int":
-            if float(number) != int(number):
-                raise SpecError(f"{path} must be a whole number ({_describe(spec_field)}), got {value!r}")
+            if isinstance(number, float) and not number.is_integer():
+                raise SpecError(f"{path} must be a whole number ({_describe(spec_field)}), got {_show(value)}")
             number = int(number)
-        else:
+        if isinstance(number, int) and abs(number) > INT_MAX:  # also before float(): a huge int overflows it
+            raise SpecError(f"{path} = {_show(value)} is too large — at most {INT_MAX:,} (jaxlab counts in int32)")
+        if kind == "float":
             number = float(number)
         if not spec_field.check(number):
-            raise SpecError(f"{path} = {value!r} is out of range — it must be {spec_field.rule}")
+            raise SpecError(f"{path} = {_show(value)} is out of range — it must be {spec_field.rule}")
         return number
     if kind == "str":
         if not isinstance(value, str):
-            raise SpecError(f"{path} must be a string, got {value!r}")
+            raise SpecError(f"{path} must be a string, got {_show(value)}")
         if spec_field.choices and value not in spec_field.choices:
             hint = _suggest(value, spec_field.choices)
-            raise SpecError(f"{path} = {value!r} is not one of {', '.join(map(str, spec_field.choices))}{hint}")
+            raise SpecError(f"{path} = {_show(value)} is not one of {', '.join(map(str, spec_field.choices))}{hint}")
         return value
     if kind == "int_list":
         if not isinstance(value, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in value):
-            raise SpecError(f"{path} must be {spec_field.rule}, got {value!r}")
-        if not spec_field.check(value):
-            raise SpecError(f"{path} = {value!r} is out of range — it must be {spec_field.rule}")
+            raise SpecError(f"{path} must be {spec_field.rule}, got {_show(value)}")
+        if not spec_field.check(value) or any(abs(x) > INT_MAX for x in value):
+            raise SpecError(
+                f"{path} = {_show(value)} is out of range — it must be {spec_field.rule} up to {INT_MAX:,}"
+            )
         return list(value)
     if kind == "conv_layers":
         ok = isinstance(value, list) and value and all(
             isinstance(layer, list)
             and len(layer) == 3
-            and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in layer)
+            and all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= INT_MAX for x in layer)
             for layer in value
         )
         if not ok:
-            raise SpecError(f"{path} must be {spec_field.rule}, got {value!r}")
+            raise SpecError(f"{path} must be {spec_field.rule}, got {_show(value)}")
         return [list(layer) for layer in value]
     raise AssertionError(f"unknown field kind {kind}")
 
@@ -221,7 +325,7 @@ def _validate(raw: Any, schema: dict, path: str) -> dict:
         raise SpecError(f"{path or 'the spec'} must be a mapping of keys, got {type(raw).__name__}")
     for key in raw:
         if key not in schema:
-            where = f"{path}.{key}" if path else str(key)
+            where = _show(f"{path}.{key}" if path else str(key)).strip("'\"")
             close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
             fix = f"did you mean {path + '.' if path else ''}{close[0]}?" if close else f"known keys: {', '.join(schema)}"
             raise SpecError(f"unknown key {where} — {fix}")
@@ -240,13 +344,16 @@ def _check_relations(spec: dict) -> None:
     name = spec["name"]
     if not NAME_PATTERN.fullmatch(name) or ".." in name:
         raise SpecError(
-            f"name {name!r} is not usable as a folder name — use letters, digits, '_', '-' or '.' (no '/' or '..')"
+            f"name {_show(name)} is not usable as a folder name — use letters, digits, '_', '-' or '.'"
+            " (no '/' or '..')"
         )
+    if len(name) > NAME_MAX_LENGTH:
+        raise SpecError(f"name is {len(name)} characters long — use at most {NAME_MAX_LENGTH} for a folder name")
     if problem := env_name_problem(spec["env"]["name"]):
         raise SpecError(problem)
     algo, env, net = spec["agent"]["algorithm"], spec["env"], spec["agent"]["net"]
-    if net["type"] == "ConvNet":
-        _check_conv(net["conv_hid_layers"], observation_shape(env["name"]), env["name"])
+    if net["type"].endswith("ConvNet"):
+        _check_conv(net["conv_hid_layers"], observation_shape(env["name"]), env["name"], net["type"])
     if algo["name"] == "PPO":
         batch = algo["time_horizon"] * env["num_envs"]
         if batch % algo["minibatch_size"]:
@@ -254,7 +361,24 @@ def _check_relations(spec: dict) -> None:
                 f"agent.algorithm.minibatch_size = {algo['minibatch_size']} must divide time_horizon x num_envs"
                 f" = {batch} — pick a divisor of {batch}"
             )
-    for key in ("clip_eps_spec", "entropy_coef_spec"):
+    if algo["name"] in ("DQN", "DoubleDQN"):
+        _check_dqn(algo, spec["agent"]["memory"], env)
+    if algo["name"] == "SAC":
+        _check_replay(algo, spec["agent"]["memory"], env)
+        critic = spec["agent"]["critic_net"]
+        if critic["type"] == "ConvNet":
+            obs_shape = observation_shape(env["name"])
+            _check_conv(critic["conv_hid_layers"], obs_shape, env["name"], "ConvNet", "agent.critic_net")
+    if algo["name"] == "REINFORCE" and net["shared"]:
+        raise SpecError(
+            "agent.net.shared = true, but REINFORCE has no critic to share a body with — set shared: false"
+        )
+    if algo["name"] == "A2C" and (algo["lam"] is None) == (algo["num_step_returns"] is None):
+        raise SpecError(
+            "agent.algorithm: A2C needs exactly one of lam (GAE) and num_step_returns (n-step returns)"
+            " — set the other to null"
+        )
+    for key in ("clip_eps_spec", "entropy_coef_spec", "explore_var_spec"):
         sched = algo.get(key)
         if sched and sched["name"] != "no_decay" and sched["end_step"] <= sched["start_step"]:
             raise SpecError(
@@ -264,16 +388,64 @@ def _check_relations(spec: dict) -> None:
             raise SpecError(f"agent.algorithm.{key}: rate_decay needs start_val and end_val > 0 — or use linear_decay")
 
 
-def _check_conv(layers: list, obs_shape: tuple[int, ...], env_name: str) -> None:
-    if len(obs_shape) != 3:
+def _check_dqn(algo: dict, memory: dict, env: dict) -> None:
+    """The DQN family: actions, training cadence and memory sizes that fit together."""
+    if not _discrete_actions(env["name"]):
         raise SpecError(
-            f"agent.net.type = ConvNet needs image observations, but {env_name} has shape {list(obs_shape)} — use MLPNet"
+            f"agent.algorithm.name = {algo['name']} needs discrete actions, but {env['name']} has continuous ones"
+            " — use a discrete env or a continuous-action algorithm"
+        )
+    pdtype = {"epsilon_greedy": "Argmax", "boltzmann": "Categorical"}[algo["action_policy"]]
+    if algo["action_pdtype"] != pdtype:
+        raise SpecError(
+            f"agent.algorithm.action_pdtype = {algo['action_pdtype']} does not go with action_policy ="
+            f" {algo['action_policy']} — use action_pdtype: {pdtype}"
+        )
+    _check_replay(algo, memory, env)
+
+
+def _check_replay(algo: dict, memory: dict, env: dict) -> None:
+    """Off-policy algorithms: a training cadence and memory sizes that fit together."""
+    frequency, num_envs = algo["training_frequency"], env["num_envs"]
+    if frequency > num_envs and frequency % num_envs:
+        raise SpecError(
+            f"agent.algorithm.training_frequency = {frequency} frames is not a whole number of vector steps of"
+            f" env.num_envs = {num_envs} — use a multiple of {num_envs} (or at most {num_envs}: train every step)"
+        )
+    if memory["batch_size"] > memory["max_size"]:
+        raise SpecError(
+            f"agent.memory.batch_size = {memory['batch_size']} is larger than agent.memory.max_size ="
+            f" {memory['max_size']} — lower batch_size or raise max_size"
+        )
+    frames_per_update = max(frequency, num_envs)
+    if memory["max_size"] < frames_per_update:
+        raise SpecError(
+            f"agent.memory.max_size = {memory['max_size']} cannot hold the {frames_per_update} frames collected"
+            " between trainings (max(training_frequency, env.num_envs)) — raise max_size"
+        )
+
+
+def _discrete_actions(env_name: str) -> bool:
+    import gymnax
+
+    env, env_params = gymnax.make(env_name)
+    return hasattr(env.action_space(env_params), "n")
+
+
+def _check_conv(
+    layers: list, obs_shape: tuple[int, ...], env_name: str, net_type: str, section: str = "agent.net"
+) -> None:
+    if len(obs_shape) != 3:
+        mlp = net_type.replace("ConvNet", "MLPNet")
+        raise SpecError(
+            f"{section}.type = {net_type} needs image observations, but {env_name} has shape {list(obs_shape)}"
+            f" — use {mlp}"
         )
     size = min(obs_shape[:2])
     for i, (_, kernel, stride) in enumerate(layers):
         if kernel > size:
             raise SpecError(
-                f"agent.net.conv_hid_layers[{i}] has kernel {kernel} but its input is only {size} pixels wide"
+                f"{section}.conv_hid_layers[{i}] has kernel {kernel} but its input is only {size} pixels wide"
                 " — use smaller kernels or fewer layers"
             )
         size = (size - kernel) // stride + 1
@@ -286,12 +458,15 @@ def validate(raw: Any) -> dict:
     agent = raw.get("agent") if isinstance(raw.get("agent"), dict) else {}
     algorithm = agent.get("algorithm") if isinstance(agent.get("algorithm"), dict) else {}
     algorithm_name = algorithm.get("name", "PPO")
-    if algorithm_name not in ALGORITHM_SCHEMAS:
+    if not isinstance(algorithm_name, str) or algorithm_name not in ALGORITHM_SCHEMAS:  # a list is unhashable
         hint = _suggest(str(algorithm_name), ALGORITHM_SCHEMAS)
         raise SpecError(
-            f"agent.algorithm.name = {algorithm_name!r} is not a known algorithm"
+            f"agent.algorithm.name = {_show(algorithm_name)} is not a known algorithm"
             f" (known: {', '.join(ALGORITHM_SCHEMAS)}){hint}"
         )
+    if algorithm_name in CRITIC_NET_SCHEMAS and "critic_net" not in agent:
+        # SLM Lab v5: the critics use agent.net's settings unless agent.critic_net is given.
+        raw = {**raw, "agent": {**agent, "critic_net": copy.deepcopy(agent.get("net"))}}
     spec = _validate(raw, _schema_for(algorithm_name), "")
     _check_relations(spec)
     return spec
@@ -300,23 +475,36 @@ def validate(raw: Any) -> dict:
 def apply_override(raw: dict, assignment: str) -> None:
     """Apply one `-s dotted.key=value` to `raw` in place; the value is parsed as YAML."""
     if "=" not in assignment:
-        raise SpecError(f"-s {assignment!r} is not key=value — write e.g. -s env.num_envs=8")
+        raise SpecError(f"-s {_show(assignment)} is not key=value — write e.g. -s env.num_envs=8")
     dotted, text = assignment.split("=", 1)
     keys = dotted.strip().split(".")
     if not all(keys):
-        raise SpecError(f"-s {assignment!r}: {dotted!r} is not a dotted key like meta.max_session")
+        raise SpecError(f"-s {_show(assignment)}: {_show(dotted)} is not a dotted key like meta.max_session")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as error:
-        first_line = str(error).splitlines()[0]
-        raise SpecError(f"-s {assignment!r}: the value is not valid YAML ({first_line})") from None
+        value = _parse(text) if text.strip() else None
+    except SpecError as problem:
+        raise SpecError(f"-s {_show(assignment)}: the value is not valid YAML{problem}") from None
     node = raw
     for i, key in enumerate(keys[:-1]):
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
-            raise SpecError(f"-s {assignment!r}: {'.'.join(keys[: i + 1])} is a value, not a section")
+            raise SpecError(f"-s {_show(assignment)}: {'.'.join(keys[: i + 1])} is a value, not a section")
         node = child
     node[keys[-1]] = value
+
+
+def _parse(text: str, as_json: bool = False) -> Any:
+    """YAML through `yaml.safe_load` (no Python tags: a spec never runs code), or JSON. Raises SpecError whose
+    message is the problem, as " at line L, column C: reason" or ": reason", for the caller to prefix."""
+    try:
+        return json.loads(text) if as_json else yaml.safe_load(text)
+    except RecursionError:
+        raise SpecError(": it is nested too deeply") from None
+    except Exception as error:  # noqa: BLE001 — safe_load's scalar constructors also raise ValueError, AttributeError
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(error, "problem", None) or (str(error).splitlines() or [type(error).__name__])[0]
+        raise SpecError(f"{where}: {reason}") from None
 
 
 def read_file(path: str) -> dict:
@@ -325,11 +513,15 @@ def read_file(path: str) -> dict:
         raise SpecError(f"spec file {path} does not exist — check the path (shipped specs are in configs/)")
     if os.path.isdir(path):
         raise SpecError(f"{path} is a folder — give a spec file such as configs/ppo_cartpole.yaml")
+    if not os.path.isfile(path):  # a device or a pipe could block or never end
+        raise SpecError(f"{path} is not a regular file — give a spec file such as configs/ppo_cartpole.yaml")
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as error:
         raise SpecError(f"cannot read spec file {path}: {error.strerror}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"{path} is over {MAX_SPEC_BYTES // 2**20} MiB — a spec is a few KB of YAML; check the path")
     if b"\0" in data:
         raise SpecError(f"{path} is a binary file, not a YAML spec")
     try:
@@ -338,13 +530,11 @@ def read_file(path: str) -> dict:
         raise SpecError(f"{path} is not UTF-8 text — save the spec as UTF-8 YAML") from None
     if not text.strip():
         raise SpecError(f"{path} is empty — a spec needs name, agent, env and meta")
+    as_json = path.endswith(".json")
     try:
-        raw = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        reason = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise SpecError(f"{path} is not valid YAML{where}: {reason}") from None
+        raw = _parse(text, as_json)
+    except SpecError as problem:
+        raise SpecError(f"{path} is not valid {'JSON' if as_json else 'YAML'}{problem}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path} must hold a mapping (name, agent, env, meta), not a {type(raw).__name__}")
     return raw

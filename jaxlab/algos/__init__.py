@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from jaxlab.algos import ppo
+from jaxlab.algos import a2c, dqn, ppo, reinforce, sac
 
-ALGORITHMS: dict[str, ModuleType] = {"PPO": ppo}
+ALGORITHMS: dict[str, ModuleType] = {
+    "PPO": ppo,
+    "DQN": dqn,
+    "DoubleDQN": dqn,
+    "REINFORCE": reinforce,
+    "A2C": a2c,
+    "SAC": sac,
+}
 
 
 def get(name: str) -> ModuleType:

@@ -1,4 +1,5 @@
-"""Action distributions as pure functions: categorical over logits, diagonal Gaussian."""
+"""Action distributions as pure functions: categorical over logits, diagonal Gaussian, and SAC's
+tanh-squashed Gaussian scaled to the action bounds."""
 
 from __future__ import annotations
 
@@ -47,3 +48,29 @@ def log_prob(policy_out, action: jax.Array, discrete: bool) -> jax.Array:
 
 def entropy(policy_out, discrete: bool) -> jax.Array:
     return categorical_entropy(policy_out) if discrete else gaussian_entropy(*policy_out)
+
+
+def tanh_log_det_jacobian(pre_tanh: jax.Array) -> jax.Array:
+    """log |d tanh(u) / du| = log(1 - tanh(u)^2), summed over the action dims [.., D] -> [..].
+
+    Written as 2 (log 2 - u - softplus(-2u)): the same value, but finite where tanh(u) rounds to +-1
+    in float32 (|u| > ~9), where log(1 - tanh(u)^2) would be log(0)."""
+    return (2.0 * (jnp.log(2.0) - pre_tanh - jax.nn.softplus(-2.0 * pre_tanh))).sum(-1)
+
+
+def squash(pre_tanh: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
+    """The env action low + (tanh(u) + 1) (high - low) / 2, inside [low, high]."""
+    return low + (jnp.tanh(pre_tanh) + 1.0) * 0.5 * (high - low)
+
+
+def squashed_gaussian_sample(
+    key: jax.Array, mean: jax.Array, log_std: jax.Array, low: jax.Array, high: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """A reparameterised sample a = squash(mean + std * eps) [.., D] and its log-density log p(a) [..].
+
+    Change of variables from u ~ N(mean, std): log p(a) = log N(u) - log|da/du|, with
+    da/du = (1 - tanh(u)^2) (high - low) / 2 per dim, so this is the density of the action the env sees."""
+    pre_tanh = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+    log_scale = jnp.log(0.5 * (high - low)).sum(-1)
+    log_prob = gaussian_log_prob(mean, log_std, pre_tanh) - tanh_log_det_jacobian(pre_tanh) - log_scale
+    return squash(pre_tanh, low, high), log_prob

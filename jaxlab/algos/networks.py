@@ -1,5 +1,6 @@
 """Flax linen networks. Layer names map one-to-one onto PyTorch `state_dict` keys at export:
-`body_{i}` -> `body.{i}`, `conv_{i}` -> `conv.{i}`, `policy_head`, `value_head`, `log_std`."""
+`body_{i}` -> `body.{i}`, `conv_{i}` -> `conv.{i}`, `policy_head`, `value_head`, `log_std`, `q_head`,
+`advantage_head`."""
 
 from __future__ import annotations
 
@@ -138,11 +139,71 @@ class ActorCriticNet(nn.Module):
         return policy_output(self, x), value
 
 
+class QNet(nn.Module):
+    """Action values Q(s, .) [.., A] (SLM Lab's MLPNet / ConvNet in the DQN family)."""
+
+    body: Body
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = self.body(obs)
+        return nn.Dense(self.num_actions, kernel_init=kernel_init(self.body.init_fn, 1.0), name="q_head")(x)
+
+
+class DuelingQNet(nn.Module):
+    """Dueling action values (Wang et al. 2016; SLM Lab's DuelingMLPNet / DuelingConvNet):
+    Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a') [.., A]; subtracting the mean makes V and A identifiable."""
+
+    body: Body
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = self.body(obs)
+        init = kernel_init(self.body.init_fn, 1.0)
+        value = nn.Dense(1, kernel_init=init, name="value_head")(x)
+        advantage = nn.Dense(self.num_actions, kernel_init=init, name="advantage_head")(x)
+        return value + advantage - advantage.mean(-1, keepdims=True)
+
+
+# SAC's state-dependent log-std is clipped to this range (as SB3 and SpinningUp do): std from 2e-9 to 7.4.
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+class SquashedGaussianPolicyNet(nn.Module):
+    """SAC's continuous actor: (mean [.., D], log_std [.., D]) of the Gaussian that tanh then squashes, both
+    from the state; one `policy_head` of 2D outputs, means first; log_std clipped to [LOG_STD_MIN, LOG_STD_MAX]."""
+
+    body: Body
+    action_dim: int
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        x = self.body(obs)
+        head = nn.Dense(2 * self.action_dim, kernel_init=kernel_init(self.body.init_fn, 0.01), name="policy_head")(x)
+        mean, log_std = jnp.split(head, 2, axis=-1)
+        return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+
+class StateActionQNet(nn.Module):
+    """Q(s, a) [..] for continuous actions a [.., D]: the body reads [observation, action] concatenated."""
+
+    body: Body
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        x = self.body(jnp.concatenate([obs, action], axis=-1))
+        return nn.Dense(1, kernel_init=kernel_init(self.body.init_fn, 1.0), name="q_head")(x)[..., 0]
+
+
 def make_body(net_spec: dict, obs_shape: tuple[int, ...]) -> Body:
     return Body(
         hid_layers=tuple(net_spec["hid_layers"]),
         activation=net_spec["hid_layers_activation"],
         init_fn=net_spec["init_fn"],
         obs_rank=len(obs_shape),
-        conv_layers=tuple(tuple(layer) for layer in net_spec["conv_hid_layers"]) if net_spec["type"] == "ConvNet" else (),
+        conv_layers=(
+            tuple(tuple(layer) for layer in net_spec["conv_hid_layers"]) if net_spec["type"].endswith("ConvNet") else ()
+        ),
     )

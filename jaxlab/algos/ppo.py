@@ -16,11 +16,25 @@ import optax
 from flax import struct
 
 from jaxlab.algos import distributions
-from jaxlab.algos.networks import ActorCriticNet, PolicyNet, ValueNet, make_body
-from jaxlab.algos.optim import make_optimizer
-from jaxlab.algos.returns import gae
+from jaxlab.algos.actor_critic import (
+    OnPolicyState,
+    Rollout,
+    act,
+    collect,
+    current_lr,
+    gae_targets,
+    init,
+    lr_decay_steps,
+    make_nets,
+    nets,
+    optimizer,
+    policy_and_value,
+)
 from jaxlab.algos.schedules import Schedule
-from jaxlab.envs import VecEnv, VecEnvState
+from jaxlab.envs import VecEnv
+
+# The interface the engine calls; init, act and nets are the shared actor-critic ones.
+__all__ = ["EXTRA_COLUMNS", "act", "configure", "init", "nets", "update"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,10 +53,6 @@ class Static:
     optim_eps: float
     clip_grad: bool
     lr_decay_steps: int | None  # grad steps over which lr decays linearly to zero (LinearToZero)
-
-    @property
-    def shared(self) -> bool:
-        return self.critic_net is None
 
     @property
     def frames_per_update(self) -> int:
@@ -66,45 +76,13 @@ class HParams:
     max_grad_norm: jax.Array
 
 
-@struct.dataclass
-class PPOState:
-    params: dict  # {"net": ..., "critic_net": ...} or {"net": ...} when shared
-    opt_state: Any
-    env_state: VecEnvState
-    obs: jax.Array  # [E, *obs_shape] current observation
-    key: jax.Array
-    hp: HParams
-    frame: jax.Array  # int32, env steps summed over envs
-    opt_step: jax.Array  # int32, gradient steps
-
-
-@struct.dataclass
-class Rollout:
-    """One update's experience, leaves [T, E, ...]."""
-
-    obs: jax.Array
-    action: jax.Array
-    log_prob: jax.Array
-    value: jax.Array
-    reward: jax.Array
-    terminated: jax.Array
-    truncated: jax.Array
-    final_obs: jax.Array
-
-
 def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]:
     """Split a validated spec into static settings and float hyperparameters."""
     algo, net = spec["agent"]["algorithm"], spec["agent"]["net"]
-    body = make_body(net, env.obs_shape)
-    heads = dict(num_actions=env.num_actions, action_dim=env.action_dim, log_std_init=net["log_std_init"])
-    if net["shared"]:
-        policy_net, critic_net = ActorCriticNet(body, **heads), None
-    else:
-        policy_net, critic_net = PolicyNet(body, **heads), ValueNet(body)
+    policy_net, critic_net = make_nets(net, env)
     batch = algo["time_horizon"] * env.num_envs
     num_minibatches = batch // algo["minibatch_size"]
     num_updates = -(-max_frame // batch)
-    lr_decay = net["lr_scheduler_spec"]["name"] == "LinearToZero"
     static = Static(
         env=env,
         policy_net=policy_net,
@@ -117,7 +95,7 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         optim_name=net["optim_spec"]["name"],
         optim_eps=net["optim_spec"]["eps"],
         clip_grad=net["clip_grad_val"] is not None,
-        lr_decay_steps=num_updates * num_minibatches * algo["training_epoch"] if lr_decay else None,
+        lr_decay_steps=lr_decay_steps(net, num_updates * num_minibatches * algo["training_epoch"]),
     )
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     hp = HParams(
@@ -130,100 +108,6 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         max_grad_norm=f32(net["clip_grad_val"] or 0.0),
     )
     return static, hp
-
-
-def _optimizer(static: Static, hp: HParams) -> optax.GradientTransformation:
-    return make_optimizer(
-        static.optim_name, hp.lr, static.optim_eps, hp.max_grad_norm if static.clip_grad else None, static.lr_decay_steps
-    )
-
-
-def init(static: Static, key: jax.Array, hp: HParams) -> PPOState:
-    """One session's initial train state."""
-    key, policy_key, critic_key, env_key = jax.random.split(key, 4)
-    obs, env_state = static.env.reset(env_key)
-    params = {"net": static.policy_net.init(policy_key, obs[0])}
-    if not static.shared:
-        params["critic_net"] = static.critic_net.init(critic_key, obs[0])
-    return PPOState(
-        params=params,
-        opt_state=_optimizer(static, hp).init(params),
-        env_state=env_state,
-        obs=obs,
-        key=key,
-        hp=hp,
-        frame=jnp.zeros((), jnp.int32),
-        opt_step=jnp.zeros((), jnp.int32),
-    )
-
-
-def policy_and_value(static: Static, params: dict, obs: jax.Array):
-    """(policy output, value [..]) for observations [.., *obs_shape]."""
-    if static.shared:
-        return static.policy_net.apply(params["net"], obs)
-    return static.policy_net.apply(params["net"], obs), static.critic_net.apply(params["critic_net"], obs)
-
-
-def policy(static: Static, params: dict, obs: jax.Array):
-    """The policy output alone (logits, or (mean, log_std)); skips the critic when it is separate."""
-    if static.shared:
-        return static.policy_net.apply(params["net"], obs)[0]
-    return static.policy_net.apply(params["net"], obs)
-
-
-def value(static: Static, params: dict, obs: jax.Array) -> jax.Array:
-    if static.shared:
-        return static.policy_net.apply(params["net"], obs)[1]
-    return static.critic_net.apply(params["critic_net"], obs)
-
-
-def act(static: Static, params: dict, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
-    """Actions [E, ...] for observations [E, *obs_shape]: sampled when exploring, else the mode."""
-    policy_out = policy(static, params, obs)
-    if explore:
-        return distributions.sample(key, policy_out, static.env.discrete)
-    return distributions.mode(policy_out, static.env.discrete)
-
-
-def nets(params: dict) -> dict:
-    """Named networks for export: `net` (policy, or shared actor-critic) and `critic_net`."""
-    return dict(params)
-
-
-def collect(static: Static, state: PPOState) -> tuple[PPOState, Rollout]:
-    """Run the policy for `time_horizon` vector steps."""
-    discrete = static.env.discrete
-
-    def env_step(state: PPOState, _):
-        key, action_key, step_key = jax.random.split(state.key, 3)
-        policy_out, value_now = policy_and_value(static, state.params, state.obs)
-        action = distributions.sample(action_key, policy_out, discrete)
-        env_state, step = static.env.step(step_key, state.env_state, action)
-        transition = Rollout(
-            obs=state.obs,
-            action=action,
-            log_prob=distributions.log_prob(policy_out, action, discrete),
-            value=value_now,
-            reward=step.reward,
-            terminated=step.terminated,
-            truncated=step.truncated,
-            final_obs=step.final_obs,
-        )
-        return state.replace(key=key, env_state=env_state, obs=step.obs), transition
-
-    state, rollout = jax.lax.scan(env_step, state, None, static.time_horizon)
-    return state.replace(frame=state.frame + static.frames_per_update), rollout
-
-
-def advantages(static: Static, state: PPOState, rollout: Rollout) -> tuple[jax.Array, jax.Array]:
-    """GAE advantages and value targets [T, E]; truncated steps bootstrap from V(final_obs)."""
-    last_value = value(static, state.params, state.obs)
-    next_values = jnp.concatenate([rollout.value[1:], last_value[None]], axis=0)
-    final_values = value(static, state.params, rollout.final_obs)
-    next_values = jnp.where(rollout.truncated, final_values, next_values)
-    return gae(
-        rollout.reward, rollout.value, next_values, rollout.terminated, rollout.truncated, state.hp.gamma, state.hp.lam
-    )
 
 
 def loss(
@@ -251,11 +135,11 @@ def loss(
     return total, {"entropy": entropy}
 
 
-def learn(static: Static, state: PPOState, rollout: Rollout, adv: jax.Array, target: jax.Array):
+def learn(static: Static, state: OnPolicyState, rollout: Rollout, adv: jax.Array, target: jax.Array):
     """`training_epoch` epochs of shuffled minibatch steps; returns the state and mean loss/entropy."""
     hp = state.hp
     clip_eps, entropy_coef = hp.clip_eps(state.frame), hp.entropy_coef(state.frame)
-    tx = _optimizer(static, hp)
+    tx = optimizer(static, hp)
     samples = {
         "obs": rollout.obs,
         "action": rollout.action,
@@ -290,10 +174,10 @@ def learn(static: Static, state: PPOState, rollout: Rollout, adv: jax.Array, tar
     return state, losses.mean(), entropies.mean(), clip_eps
 
 
-def update(static: Static, state: PPOState) -> tuple[PPOState, dict]:
+def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
     """One PPO iteration: collect, GAE, learn. Metrics are scalars for the session DataFrame."""
     state, rollout = collect(static, state)
-    adv, target = advantages(static, state, rollout)
+    adv, target = gae_targets(static, state, rollout)
     state, mean_loss, mean_entropy, clip_eps = learn(static, state, rollout, adv, target)
     metrics = {
         "loss": mean_loss,
@@ -302,12 +186,6 @@ def update(static: Static, state: PPOState) -> tuple[PPOState, dict]:
         "clip_eps": clip_eps,
     }
     return state, metrics
-
-
-def current_lr(static: Static, state: PPOState) -> jax.Array:
-    if static.lr_decay_steps is None:
-        return state.hp.lr
-    return optax.linear_schedule(state.hp.lr, 0.0, static.lr_decay_steps)(state.opt_step)
 
 
 # Algorithm-specific DataFrame columns, in CONTRACT.md order after the common ones.

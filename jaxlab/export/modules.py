@@ -5,8 +5,12 @@ State_dict keys (all at the top level of each network module, no nesting):
     conv.{i}.weight [O, I, k, k], conv.{i}.bias [O]      ConvNet only
     body.{i}.weight [out, in], body.{i}.bias [out]
     policy_head.weight, policy_head.bias                 PolicyNet, ActorCriticNet
-    value_head.weight [1, in], value_head.bias [1]       ValueNet, ActorCriticNet
+    value_head.weight [1, in], value_head.bias [1]       ValueNet, ActorCriticNet, DuelingQNet
+    q_head.weight [A, in], q_head.bias [A]               QNet
+    advantage_head.weight [A, in], advantage_head.bias   DuelingQNet
     log_std [D]                                          continuous PolicyNet, ActorCriticNet
+    policy_head.weight [2D, in], policy_head.bias [2D]   SquashedGaussianPolicyNet (means, then log-stds)
+    q_head.weight [1, in], q_head.bias [1]               StateActionQNet (its body reads [obs, action])
 
 Observations come in as in JAX, [.., *obs_shape] float32, images NHWC [.., H, W, C].
 Imports torch and numpy only, so a deployment machine needs no JAX.
@@ -151,6 +155,74 @@ class ActorCriticNet(Trunk):
         return (head if self.discrete else (head, self.log_std)), value
 
 
+class QNet(Trunk):
+    """forward(obs [.., *obs_shape]) -> Q values [.., A] (DQN family)."""
+
+    def __init__(self, num_actions: int, **trunk):
+        super().__init__(**trunk)
+        self.q_head = nn.Linear(self.out_features, num_actions)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q_head(self.features(obs))
+
+
+class DuelingQNet(Trunk):
+    """forward(obs [.., *obs_shape]) -> Q values [.., A] = V(s) + A(s, a) - mean_a A(s, a)."""
+
+    def __init__(self, num_actions: int, **trunk):
+        super().__init__(**trunk)
+        self.value_head = nn.Linear(self.out_features, 1)
+        self.advantage_head = nn.Linear(self.out_features, num_actions)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self.features(obs)
+        advantage = self.advantage_head(x)
+        return self.value_head(x) + advantage - advantage.mean(-1, keepdim=True)
+
+
+# Same clip as jaxlab.algos.networks.LOG_STD_MIN/MAX (not imported: that module imports JAX).
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+class SquashedGaussianPolicyNet(Trunk):
+    """SAC's continuous actor: forward(obs [.., *obs_shape]) -> (mean [.., D], log_std [.., D]) of the
+    Gaussian before the tanh squashing; log_std clipped to [LOG_STD_MIN, LOG_STD_MAX]."""
+
+    def __init__(self, action_dim: int, **trunk):
+        super().__init__(**trunk)
+        self.policy_head = nn.Linear(self.out_features, 2 * action_dim)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.policy_head(self.features(obs)).chunk(2, dim=-1)
+        return mean, torch.clamp(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+
+class StateActionQNet(Trunk):
+    """SAC's continuous critic: forward(obs [.., *obs_shape], action [.., D]) -> Q(s, a) [..]. The body reads
+    the (normalised) observation and the action concatenated."""
+
+    def __init__(self, action_dim: int, obs_shape: Sequence[int], normalize_obs: bool = False, **trunk):
+        obs_shape = tuple(int(d) for d in obs_shape)
+        if len(obs_shape) != 1:
+            raise ValueError(f"a Q(s, a) critic needs vector observations, not shape {list(obs_shape)}")
+        super().__init__(obs_shape=(obs_shape[0] + action_dim,), **trunk)
+        # Set after Trunk's init (which has no obs_norm here): the statistics are of the observation alone.
+        self.obs_norm = ObsNorm(obs_shape) if normalize_obs else None
+        self.q_head = nn.Linear(self.out_features, 1)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        obs = obs.to(torch.float32)
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
+        return self.q_head(self.features(torch.cat([obs, action.to(torch.float32)], dim=-1)))[..., 0]
+
+
+# Algorithms whose `net` (and `target_net`) is a Q network: QNet, or DuelingQNet for Dueling* net types.
+Q_ALGORITHMS = ("DQN", "DoubleDQN")
+# SAC's networks besides its actor `net`, built from the spec's `agent.critic_net` section.
+SAC_CRITICS = ("q1_net", "q2_net", "target_q1_net", "target_q2_net")
+
+
 def action_heads(action_space: dict) -> dict:
     """PolicyNet/ActorCriticNet head arguments for {"type": "discrete", "n": N} or
     {"type": "continuous", "shape": [D], ...}."""
@@ -163,11 +235,19 @@ def action_heads(action_space: dict) -> dict:
 
 
 def build_network(
-    net_spec: dict, obs_shape: Sequence[int], action_space: dict, role: str, normalize_obs: bool = False
+    net_spec: dict,
+    obs_shape: Sequence[int],
+    action_space: dict,
+    role: str,
+    normalize_obs: bool = False,
+    algorithm: str = "PPO",
 ) -> Trunk:
     """The torch module of one exported network: role "net" (PolicyNet, or ActorCriticNet when
-    `net_spec["shared"]`) or "critic_net" (ValueNet), from the spec's `agent.net` section."""
-    conv_layers = (net_spec.get("conv_hid_layers") or ()) if net_spec.get("type") == "ConvNet" else ()
+    `net_spec["shared"]`) or "critic_net" (ValueNet), from the spec's `agent.net` section; for the DQN
+    family (`algorithm` in Q_ALGORITHMS) role "net" or "target_net" (QNet, or DuelingQNet); for SAC role
+    "net" (SquashedGaussianPolicyNet, or PolicyNet for discrete actions) or one of SAC_CRITICS
+    (StateActionQNet, or QNet for discrete actions) from `agent.critic_net`."""
+    conv_layers = (net_spec.get("conv_hid_layers") or ()) if str(net_spec.get("type")).endswith("ConvNet") else ()
     trunk = {
         "obs_shape": tuple(obs_shape),
         "hid_layers": tuple(net_spec["hid_layers"]),
@@ -175,6 +255,24 @@ def build_network(
         "conv_layers": tuple(tuple(int(v) for v in layer) for layer in conv_layers),
         "normalize_obs": normalize_obs,
     }
+    if algorithm in Q_ALGORITHMS:
+        if role not in ("net", "target_net"):
+            raise ValueError(f"unknown network role {role!r} for {algorithm}; expected 'net' or 'target_net'")
+        if action_space.get("type") != "discrete":
+            raise ValueError(f"{algorithm} needs a discrete action space, not {action_space.get('type')!r}")
+        cls = DuelingQNet if str(net_spec.get("type")).startswith("Dueling") else QNet
+        return cls(num_actions=int(action_space["n"]), **trunk)
+    if algorithm == "SAC":
+        heads = action_heads(action_space)
+        if role == "net":
+            if heads["num_actions"]:
+                return PolicyNet(**heads, **trunk)
+            return SquashedGaussianPolicyNet(heads["action_dim"], **trunk)
+        if role in SAC_CRITICS:
+            if heads["num_actions"]:
+                return QNet(heads["num_actions"], **trunk)
+            return StateActionQNet(heads["action_dim"], **trunk)
+        raise ValueError(f"unknown network role {role!r} for SAC; expected 'net' or one of {', '.join(SAC_CRITICS)}")
     log_std_init = float(net_spec.get("log_std_init", 0.0))
     if role == "net":
         cls = ActorCriticNet if net_spec.get("shared", False) else PolicyNet

@@ -1,5 +1,6 @@
 """Deployable policies: `load_policy(<run>/model/..._net_model.pt)` -> a torch `Policy` that maps
-observations to the deterministic action (argmax, or the clipped Gaussian mean), with no JAX needed."""
+observations to the deterministic action (argmax, the clipped Gaussian mean, or SAC's squashed mean), with
+no JAX needed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from jaxlab.export.modules import ActorCriticNet, build_network
+from jaxlab.export.modules import (
+    Q_ALGORITHMS,
+    ActorCriticNet,
+    DuelingQNet,
+    QNet,
+    SquashedGaussianPolicyNet,
+    build_network,
+)
 
 # {name}_t{T}_s{S}[_ckpt-best]_net_model.pt; `trial` is the prefix of the trial spec {name}_t{T}_spec.json.
 NET_FILE = re.compile(r"^(?P<trial>.+_t\d+)_s\d+(?:_ckpt-best)?_net_model\.pt$")
@@ -35,14 +43,17 @@ def _brief(error: BaseException, limit: int = 160) -> str:
 class Policy(nn.Module):
     """The policy of one exported network, plus an optional separate critic.
 
-    forward(obs [B, *obs_shape]) -> actions: [B] int64 (argmax) for discrete action spaces,
-    [B, D] float32 (Gaussian mean clipped to [low, high]) for continuous ones."""
+    forward(obs [B, *obs_shape]) -> actions: [B] int64 (argmax of the logits, or of the Q values for a Q
+    network) for discrete action spaces, [B, D] float32 (Gaussian mean clipped to [low, high]; for SAC's
+    squashed Gaussian low + (tanh(mean) + 1) (high - low) / 2) for continuous ones."""
 
     def __init__(self, net: nn.Module, action_space: dict, critic: nn.Module | None = None):
         super().__init__()
         self.net = net
         self.critic = critic
         self.shared = isinstance(net, ActorCriticNet)
+        self.q_network = isinstance(net, (QNet, DuelingQNet))
+        self.squashed = isinstance(net, SquashedGaussianPolicyNet)
         self.discrete = action_space["type"] == "discrete"
         if not self.discrete:
             shape = tuple(action_space["shape"])
@@ -60,10 +71,19 @@ class Policy(nn.Module):
             raise ExportError(
                 "logits() is for discrete action spaces — use mean_log_std() for continuous ones"
             )
+        if self.q_network:
+            raise ExportError("a Q network outputs Q values, not logits — use q_values()")
         return self._policy_out(obs)
 
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        """DQN family: Q(s, .) [B, A]."""
+        if not self.q_network:
+            raise ExportError("q_values() is for DQN-family Q networks — use logits() for a policy network")
+        return self.net(obs)
+
     def mean_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Continuous policies: (mean [B, D] unclipped, log_std [D])."""
+        """Continuous policies: (mean [B, D] unclipped, log_std [D]); for SAC the pre-tanh mean and the
+        state-dependent log_std [B, D]."""
         if self.discrete:
             raise ExportError(
                 "mean_log_std() is for continuous action spaces — use logits() for discrete ones"
@@ -74,6 +94,8 @@ class Policy(nn.Module):
         """V(s) [B], from the shared net's value head or the separate critic."""
         if self.shared:
             return self.net(obs)[1]
+        if self.q_network:
+            raise ExportError("a Q network has no V(s) head — use q_values(obs).max(-1) for the greedy value")
         if self.critic is None:
             raise ExportError(
                 "this policy was loaded without its critic — use load_policy(path, with_critic=True)"
@@ -82,8 +104,10 @@ class Policy(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.discrete:
-            return torch.argmax(self.logits(obs), dim=-1)
+            return torch.argmax(self._policy_out(obs), dim=-1)
         mean, _ = self.mean_log_std(obs)
+        if self.squashed:
+            return self.low + (torch.tanh(mean) + 1.0) * 0.5 * (self.high - self.low)
         return torch.minimum(torch.maximum(mean, self.low), self.high)
 
 
@@ -171,11 +195,12 @@ def load_policy(path: str, with_critic: bool = False) -> Policy:
     spec_path, spec = _read_spec(path)
     net_spec, meta = spec["agent"]["net"], spec["meta"]
     normalize_obs = bool(spec.get("env", {}).get("normalize_obs", False))
+    algorithm = str(spec["agent"].get("algorithm", {}).get("name", "PPO"))
 
     def build(role: str) -> nn.Module:
         try:
             return build_network(
-                net_spec, meta["observation_shape"], meta["action_space"], role, normalize_obs
+                net_spec, meta["observation_shape"], meta["action_space"], role, normalize_obs, algorithm
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ExportError(
@@ -186,6 +211,15 @@ def load_policy(path: str, with_critic: bool = False) -> Policy:
     net = build("net")
     _load_into(net, path, spec_path)
     critic = None
+    if with_critic and algorithm in Q_ALGORITHMS:
+        raise ExportError(
+            f"{algorithm} has no critic network — use with_critic=False; Policy.q_values gives Q(s, .)"
+        )
+    if with_critic and algorithm == "SAC":
+        raise ExportError(
+            "SAC has no V(s) critic — use with_critic=False; its Q networks are the *_q1_net/*_q2_net files"
+            " (jaxlab.export.build_network with agent.critic_net builds them)"
+        )
     if with_critic and not net_spec.get("shared", False):
         critic_path = path[: -len("_net_model.pt")] + "_critic_net_model.pt"
         if not os.path.isfile(critic_path):

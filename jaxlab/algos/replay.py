@@ -1,0 +1,169 @@
+"""Replay memory on the device, inside one session's train state: a ring buffer of transitions with
+uniform or prioritized (PER) sampling. Pure functions over a `Memory` pytree, so it vmaps over sessions.
+
+    memory = replay.init(max_size, example, prioritized)      # example: one Transition, no leading axis
+    memory = replay.add(memory, transitions)                  # transitions: leaves [K, ...], K <= max_size
+    batch, index, weight = replay.sample(memory, key, batch_size, beta)
+    memory = replay.update_priorities(memory, index, abs_td, alpha, epsilon)   # PER only
+    replay.nbytes(memory)                                     # bytes of one session's buffers
+
+Observations are stored in the example's dtype (`obs_storage_dtype`: uint8 for MinAtar's 0/1 frames)
+and come back from `sample` as float32.
+
+Prioritized replay (Schaul et al. 2016), proportional variant: slot i has priority p_i = (|td_i| + eps)^alpha
+and is drawn with P(i) = p_i / sum_j p_j, by descending a sum tree of fan-out 64 rebuilt from the priorities
+at each draw (a few reductions; a cumulative sum over max_size was ~15x slower on XLA:CPU). New transitions
+get the largest priority seen so far, so each is replayed at least about once. The importance-sampling
+weight w_i = (N P(i))^-beta / max_j w_j = (p_min / p_i)^beta corrects the sampling bias, normalised by the
+largest weight over the whole memory (N filled slots, p_min their smallest priority) so weights only scale
+down.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxlab.envs import VecEnv
+
+FANOUT = 64  # children per node of the PER sum tree
+
+
+@struct.dataclass
+class Transition:
+    """One step of experience; in a `Memory` every leaf has a leading [max_size] axis."""
+
+    obs: jax.Array  # [*obs_shape], storage dtype
+    action: jax.Array  # [] int32 (discrete) or [D] float32
+    reward: jax.Array  # [] float32
+    next_obs: jax.Array  # [*obs_shape]: the pre-reset final observation where the episode ended
+    terminated: jax.Array  # [] bool: no bootstrap from next_obs
+    truncated: jax.Array  # [] bool: time limit, bootstrap from next_obs
+
+
+@struct.dataclass
+class Memory:
+    data: Transition  # leaves [max_size, ...]
+    head: jax.Array  # int32, the slot the next transition goes to
+    size: jax.Array  # int32, filled slots (max_size once the ring has wrapped)
+    priority: (
+        jax.Array | None
+    )  # [max_size padded] p_i = (|td_i| + eps)^alpha, 0 in empty slots; None: uniform
+    max_priority: jax.Array | None  # [] largest p_i ever assigned (1 at first): what new slots get
+
+
+def obs_storage_dtype(env: VecEnv) -> jnp.dtype:
+    """uint8 for MinAtar's binary frames (a quarter of float32's bytes, exact), float32 otherwise. Normalised
+    observations are real-valued, so they stay float32."""
+    if env.env.name.endswith("-MinAtar") and not env.normalize_obs:
+        return jnp.dtype(jnp.uint8)
+    return jnp.dtype(jnp.float32)
+
+
+def init(max_size: int, example: Transition, prioritized: bool) -> Memory:
+    """An empty memory of `max_size` slots shaped and typed like `example` (one transition)."""
+    data = jax.tree.map(lambda x: jnp.zeros((max_size, *jnp.shape(x)), jnp.asarray(x).dtype), example)
+    return Memory(
+        data=data,
+        head=jnp.zeros((), jnp.int32),
+        size=jnp.zeros((), jnp.int32),
+        # Padded to whole groups of the sum tree; the padding slots stay 0 and are never drawn.
+        priority=jnp.zeros(-(-max_size // FANOUT) * FANOUT, jnp.float32) if prioritized else None,
+        max_priority=jnp.ones((), jnp.float32) if prioritized else None,
+    )
+
+
+def capacity(memory: Memory) -> int:
+    """max_size, the number of slots."""
+    return memory.data.reward.shape[-1]
+
+
+def add(memory: Memory, transitions: Transition) -> Memory:
+    """Write K transitions (leaves [K, ...]) at the head of the ring, overwriting the oldest when full.
+    Observations are cast to the memory's storage dtype; new slots get the largest priority yet."""
+    slots_total, count = capacity(memory), transitions.reward.shape[0]
+    assert count <= slots_total, f"adding {count} transitions at once to a memory of {slots_total} slots"
+    slots = (memory.head + jnp.arange(count)) % slots_total
+    data = jax.tree.map(lambda buf, x: buf.at[slots].set(x.astype(buf.dtype)), memory.data, transitions)
+    memory = memory.replace(
+        data=data,
+        head=(memory.head + count) % slots_total,
+        size=jnp.minimum(memory.size + count, slots_total),
+    )
+    if memory.priority is None:
+        return memory
+    return memory.replace(priority=memory.priority.at[slots].set(memory.max_priority))
+
+
+def sample(
+    memory: Memory, key: jax.Array, batch_size: int, beta: jax.Array
+) -> tuple[Transition, jax.Array, jax.Array]:
+    """`batch_size` transitions drawn with replacement: uniformly, or with P(i) = p_i / sum p under PER.
+    Returns (batch with float32 observations, slot indices [B] int32, importance weights [B]: ones for
+    uniform replay, (p_min / p_i)^beta under PER). The memory must hold at least one transition for the
+    batch to be meaningful; on an empty one it returns slot 0."""
+    if memory.priority is None:
+        index = jax.random.randint(key, (batch_size,), 0, jnp.maximum(memory.size, 1))
+        weight = jnp.ones(batch_size, jnp.float32)
+    else:
+        index, weight = _prioritized_index(memory, key, batch_size, beta)
+    batch = jax.tree.map(lambda buf: buf[index], memory.data)
+    batch = batch.replace(obs=batch.obs.astype(jnp.float32), next_obs=batch.next_obs.astype(jnp.float32))
+    return batch, index, weight
+
+
+def _groups(nodes: jax.Array) -> jax.Array:
+    """Nodes [M] as rows of FANOUT siblings [ceil(M / FANOUT), FANOUT], zero-padded."""
+    pad = -nodes.shape[0] % FANOUT
+    return (jnp.pad(nodes, (0, pad)) if pad else nodes).reshape(-1, FANOUT)
+
+
+def _sum_levels(priority: jax.Array) -> list[jax.Array]:
+    """The sum tree of the priorities, leaves first: each level sums FANOUT nodes of the one below, up to a
+    single group of at most FANOUT nodes. Rebuilt by a few reductions at each draw: O(max_size) vectorised
+    work, with no incremental bookkeeping to keep in step with the leaves."""
+    levels = [priority]
+    while levels[-1].shape[0] > FANOUT:
+        levels.append(_groups(levels[-1]).sum(1))
+    return levels
+
+
+def _prioritized_index(memory: Memory, key: jax.Array, batch_size: int, beta: jax.Array):
+    """Draw slots with P(i) = p_i / sum p by descending the sum tree: at each level, pick the child whose
+    span of the cumulative sum holds the target, and carry on with the remainder inside that child."""
+    levels = _sum_levels(memory.priority)
+    target = jax.random.uniform(key, (batch_size,)) * levels[-1].sum()
+    node = jnp.zeros(batch_size, jnp.int32)
+    inclusive_sum = jnp.triu(jnp.ones((FANOUT, FANOUT), jnp.float32))  # rows @ it: running sums along the row
+    for level in reversed(levels):
+        children = _groups(level)[node]  # [B, FANOUT]
+        running = jnp.matmul(children, inclusive_sum, precision=jax.lax.Precision.HIGHEST)
+        # The child whose span [running - child, running) holds the target; empty children own nothing.
+        child = jnp.minimum((running <= target[:, None]).sum(1), FANOUT - 1)
+        target = target - jnp.take_along_axis(running - children, child[:, None], axis=1)[:, 0]
+        node = node * FANOUT + child
+    # Rounding can carry a target that equals the total past the last filled slot.
+    index = jnp.minimum(node, jnp.maximum(memory.size, 1) - 1)
+    filled = jnp.arange(memory.priority.shape[0]) < memory.size
+    p_min = jnp.min(jnp.where(filled, memory.priority, jnp.inf))
+    weight = (p_min / memory.priority[index]) ** beta
+    return index, weight
+
+
+def update_priorities(
+    memory: Memory, index: jax.Array, abs_td: jax.Array, alpha: jax.Array, epsilon: jax.Array
+) -> Memory:
+    """PER: set p_i = (|td_i| + epsilon)^alpha for the sampled slots `index` [B] (a slot drawn twice keeps
+    one of its values)."""
+    priority = (abs_td + epsilon) ** alpha
+    return memory.replace(
+        priority=memory.priority.at[index].set(priority),
+        max_priority=jnp.maximum(memory.max_priority, priority.max()),
+    )
+
+
+def nbytes(memory: Memory) -> int:
+    """Bytes of one session's memory (works on a `jax.eval_shape` of `init` too)."""
+    return int(sum(np.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(memory)))
