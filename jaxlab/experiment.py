@@ -134,12 +134,13 @@ class Trial:
         self._log_plan(plan)
         # The PNG browser starts (~2-5 s) while we compile and train; it is waited for only at the end.
         self.png_renderer = ThreadPoolExecutor(1).submit(graphs.start_png_renderer)
-        with ThreadPoolExecutor(1) as pool:  # the random baseline runs while we compile
+        with ThreadPoolExecutor(2) as pool:  # the random baseline and the sessions' init run while we compile
             baseline = pool.submit(envs.random_baseline, spec["env"], meta["random_seed"])
             batch = self.batch = engine.sessions_per_program(self.num_sessions, built.hp)
-            self.state, self.first = engine.init(meta["random_seed"], batch, built.hp), 0
+            first_state = pool.submit(engine.init, meta["random_seed"], batch, built.hp)
             if not engine.compiled:
-                engine.compile(self.state)
+                engine.compile(engine.state_shapes(batch, built.hp))
+            self.state, self.first = first_state.result(), 0
             self.random_baseline = baseline.result()
         batches = "" if batch == self.num_sessions else f", run in {self.num_sessions // batch} batches of {batch} to fit device memory"
         self.log.info(

@@ -190,6 +190,11 @@ class VecEnv:
         return VecEnvState(env_state, stats, obs_stats, reward_norm), step
 
 
+# Env steps per iteration of the eval loop: 4 made the CartPole demo's eval ~2.5x faster (the loop's
+# own cost is most of a small env's step); 8 and 16 were no faster and compiled 2-4x slower.
+EVAL_STEPS_PER_ITERATION = 4
+
+
 def first_episode_returns(env: VecEnv, key: jax.Array, policy, obs_stats: RunningMeanStd | None = None) -> jax.Array:
     """Raw return of the first episode of each of `env.num_envs` copies under `policy(obs, key) -> action`.
 
@@ -213,6 +218,12 @@ def first_episode_returns(env: VecEnv, key: jax.Array, policy, obs_stats: Runnin
         returns = returns + jnp.where(finished, 0.0, out.reward)
         return t + 1, out.obs, state, returns, finished | out.terminated | out.truncated, key
 
+    def steps(carry):
+        # Steps past the end of every episode add nothing: their rewards are masked.
+        for _ in range(EVAL_STEPS_PER_ITERATION):
+            carry = step(carry)
+        return carry
+
     zeros = jnp.zeros(env.num_envs)
     carry = (jnp.int32(0), obs, state, zeros, zeros.astype(bool), loop_key)
-    return jax.lax.while_loop(running, step, carry)[3]
+    return jax.lax.while_loop(running, steps, carry)[3]
