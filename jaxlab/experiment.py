@@ -120,15 +120,16 @@ def dev_spec(spec: dict) -> dict:
 class Trial:
     """One set of hyperparameters, `meta.max_session` sessions in one compiled program."""
 
-    def __init__(self, spec: dict, paths: RunPaths, trial: int = 0, verbose: bool = False, progress: bool = True):
-        self.spec, self.paths, self.index = spec, paths, trial
+    def __init__(
+        self, spec: dict, built: Built, paths: RunPaths, trial: int = 0, verbose: bool = False, progress: bool = True
+    ):
+        self.spec, self.built, self.paths, self.index = spec, built, paths, trial
         self.verbose, self.show_progress = verbose, progress
         self.log = run_log.get()
         self.num_sessions = spec["meta"]["max_session"]
 
     def run(self) -> TrialResult:
-        spec, meta = self.spec, self.spec["meta"]
-        built = build_engine(spec)
+        spec, meta, built = self.spec, self.spec["meta"], self.built
         self.algo, plan, engine, env = built.algo, built.plan, built.engine, built.env
         self.plan = plan
         self._log_plan(plan)
@@ -329,11 +330,12 @@ def run(spec: dict, mode: str = "train", data_dir: str = "data", progress: bool 
     verbose = mode == "dev"
     if verbose:
         spec = dev_spec(spec)
-    check_sizes(build_engine(spec), spec["meta"]["max_session"])  # before the run folder exists
+    built = build_engine(spec)
+    check_sizes(built, spec["meta"]["max_session"])  # before the run folder exists
     paths = RunPaths.create(spec["name"], data_dir)
     log = run_log.setup(paths.log_file(0), verbose=verbose)
     log.info(f"{mode} run of {spec['name']}: output in {paths.root}")
     specs.write_spec(paths, spec)
-    result = Trial(spec, paths, 0, verbose=verbose, progress=progress).run()
+    result = Trial(spec, built, paths, 0, verbose=verbose, progress=progress).run()
     log.info(f"zipped to {zip_folder(paths.root)}")
     return result
