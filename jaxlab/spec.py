@@ -152,7 +152,7 @@ Q_NET_SCHEMA = {
     "loss_spec": {"name": _choice("SmoothL1Loss", "SmoothL1Loss", "MSELoss")},
     "update_type": _choice("replace", "replace", "polyak"),
     "update_frequency": _int(1000, 1),  # frames between target updates
-    "polyak_coef": _float(0.995, 0.0, 1.0),  # share of the old target kept at a polyak update
+    "polyak_coef": _float(0.005, 0.0, 1.0),  # weight of the online net at a polyak update (SLM Lab's)
 }
 
 # `agent.memory`: the replay memory of off-policy algorithms (algos/replay.py).

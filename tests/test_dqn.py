@@ -235,7 +235,7 @@ VARIANTS = {
             "type": "DuelingMLPNet",
             "update_type": "polyak",
             "update_frequency": 4,
-            "polyak_coef": 0.9,
+            "polyak_coef": 0.1,
             "loss_spec": {"name": "MSELoss"},
             "lr_scheduler_spec": {"name": "LinearToZero"},
         },

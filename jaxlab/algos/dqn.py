@@ -10,7 +10,8 @@ The SLM Lab keys, read for `num_envs` env copies stepped together (SLM Lab count
   `memory.batch_size`, and takes `training_batch_iter` gradient steps on each (targets recomputed per step).
 - `explore_var_spec` (frames): epsilon (epsilon_greedy) or temperature (boltzmann) at the current frame.
 - `net.update_frequency` (frames): the target net follows the online net each time the frame counter
-  crosses a multiple of it: a copy (`replace`), or target <- polyak_coef * target + (1 - polyak_coef) * online.
+  crosses a multiple of it: a copy (`replace`), or target <- polyak_coef * online + (1 - polyak_coef) * target
+  (SLM Lab's `polyak_update`: the coefficient is the online net's weight, as in SAC).
 - PrioritizedReplay: priorities (|td| + epsilon)^alpha from the last gradient step on each batch; the loss
   is weighted by the importance-sampling weights with beta annealed linearly from `memory.beta` to 1 at
   `env.max_frame` (SLM Lab leaves the weights out).
@@ -136,15 +137,7 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         max_grad_norm=f32(net["clip_grad_val"] or 0.0),
         alpha=f32(memory["alpha"]),
         priority_epsilon=f32(memory["epsilon"]),
-        beta=Schedule.from_spec(
-            {
-                "name": "linear_decay",
-                "start_val": memory["beta"],
-                "end_val": 1.0,
-                "start_step": 0,
-                "end_step": max_frame,
-            }
-        ),
+        beta=replay.beta_schedule(memory, max_frame),
     )
     return static, hp
 
@@ -327,7 +320,7 @@ def update_target(
     crossed = frame // static.update_frequency > frame_before // static.update_frequency
     online, target = params["net"], params["target_net"]
     if static.polyak:
-        moved = jax.tree.map(lambda t, o: coef * t + (1.0 - coef) * o, target, online)
+        moved = jax.tree.map(lambda t, o: coef * o + (1.0 - coef) * t, target, online)
     else:
         moved = online
     return {

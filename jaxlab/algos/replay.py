@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv
 
 FANOUT = 64  # children per node of the PER sum tree
@@ -167,3 +168,10 @@ def update_priorities(
 def nbytes(memory: Memory) -> int:
     """Bytes of one session's memory (works on a `jax.eval_shape` of `init` too)."""
     return int(sum(np.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(memory)))
+
+
+def beta_schedule(memory_spec: dict, max_frame: int) -> Schedule:
+    """PER's importance-sampling exponent: `memory.beta` annealed linearly to 1 at the last frame."""
+    return Schedule.from_spec(
+        {"name": "linear_decay", "start_val": memory_spec["beta"], "end_val": 1.0, "start_step": 0, "end_step": max_frame}
+    )

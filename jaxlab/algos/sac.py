@@ -186,15 +186,7 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         critic_max_grad_norm=f32(critic_net["clip_grad_val"] or 0.0),
         priority_alpha=f32(memory["alpha"]),
         priority_epsilon=f32(memory["epsilon"]),
-        beta=Schedule.from_spec(
-            {
-                "name": "linear_decay",
-                "start_val": memory["beta"],
-                "end_val": 1.0,
-                "start_step": 0,
-                "end_step": max_frame,
-            }
-        ),
+        beta=replay.beta_schedule(memory, max_frame),
     )
     return static, hp
 
