@@ -190,8 +190,10 @@ class VecEnv:
         return VecEnvState(env_state, stats, obs_stats, reward_norm), step
 
 
-# Env steps per iteration of the eval loop: 4 made the CartPole demo's eval ~2.5x faster (the loop's
-# own cost is most of a small env's step); 8 and 16 were no faster and compiled 2-4x slower.
+# Env steps per iteration of the eval loop, for envs with vector observations: 4 made the CartPole
+# demo's eval ~2.5x faster (the loop's own cost is most of a small env's step); 8 and 16 were no
+# faster and compiled 2-4x slower. Image envs (MinAtar) take 1: their step is a large program, which
+# unrolling multiplied in compile time (a MinAtar eval compiled in 130 s instead of ~8 s).
 EVAL_STEPS_PER_ITERATION = 4
 
 
@@ -220,7 +222,7 @@ def first_episode_returns(env: VecEnv, key: jax.Array, policy, obs_stats: Runnin
 
     def steps(carry):
         # Steps past the end of every episode add nothing: their rewards are masked.
-        for _ in range(EVAL_STEPS_PER_ITERATION):
+        for _ in range(EVAL_STEPS_PER_ITERATION if len(env.obs_shape) == 1 else 1):
             carry = step(carry)
         return carry
 
