@@ -12,12 +12,11 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
 from jaxlab.algos import distributions
 from jaxlab.algos.networks import ActorCriticNet, PolicyNet, ValueNet, make_body
-from jaxlab.algos.optim import make_optimizer
+from jaxlab.algos.optim import optimizer
 from jaxlab.algos.returns import gae
 from jaxlab.envs import VecEnv, VecEnvState
 
@@ -83,22 +82,6 @@ def make_nets(net_spec: dict, env: VecEnv, with_critic: bool = True) -> tuple[An
 def lr_decay_steps(net_spec: dict, grad_steps: int) -> int | None:
     """Gradient steps over which LinearToZero takes the lr to zero; None without a scheduler."""
     return grad_steps if net_spec["lr_scheduler_spec"]["name"] == "LinearToZero" else None
-
-
-def optimizer(static: OnPolicyStatic, hp: Any) -> optax.GradientTransformation:
-    return make_optimizer(
-        static.optim_name,
-        hp.lr,
-        static.optim_eps,
-        hp.max_grad_norm if static.clip_grad else None,
-        static.lr_decay_steps,
-    )
-
-
-def current_lr(static: OnPolicyStatic, state: OnPolicyState) -> jax.Array:
-    if static.lr_decay_steps is None:
-        return state.hp.lr
-    return optax.linear_schedule(state.hp.lr, 0.0, static.lr_decay_steps)(state.opt_step)
 
 
 def init(static: OnPolicyStatic, key: jax.Array, hp: Any) -> OnPolicyState:

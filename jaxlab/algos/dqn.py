@@ -30,7 +30,7 @@ from flax import struct
 
 from jaxlab.algos import replay
 from jaxlab.algos.networks import DuelingQNet, QNet, make_body
-from jaxlab.algos.optim import make_optimizer
+from jaxlab.algos.optim import current_lr, optimizer
 from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv, VecEnvState
 
@@ -142,16 +142,6 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
     return static, hp
 
 
-def _optimizer(static: Static, hp: HParams) -> optax.GradientTransformation:
-    return make_optimizer(
-        static.optim_name,
-        hp.lr,
-        static.optim_eps,
-        hp.max_grad_norm if static.clip_grad else None,
-        static.lr_decay_steps,
-    )
-
-
 def init(static: Static, key: jax.Array, hp: HParams) -> DQNState:
     """One session's initial train state: online and target nets equal, an empty memory."""
     key, net_key, env_key = jax.random.split(key, 3)
@@ -167,7 +157,7 @@ def init(static: Static, key: jax.Array, hp: HParams) -> DQNState:
     )
     return DQNState(
         params={"net": online, "target_net": online},
-        opt_state=_optimizer(static, hp).init(online),
+        opt_state=optimizer(static, hp).init(online),
         memory=replay.init(static.memory_size, example, static.prioritized),
         env_state=env_state,
         obs=obs,
@@ -282,7 +272,7 @@ class Learned:
 def train(static: Static, state: DQNState) -> Learned:
     """`training_iter` sampled batches x `training_batch_iter` gradient steps on each."""
     hp = state.hp
-    tx = _optimizer(static, hp)
+    tx = optimizer(static, hp)
     beta = hp.beta(state.frame)
     grad_fn = jax.value_and_grad(loss, argnums=1, has_aux=True)
     target_params = state.params["target_net"]
@@ -363,12 +353,6 @@ def update(static: Static, state: DQNState) -> tuple[DQNState, dict]:
         "explore_var": state.hp.explore_var(state.frame),
     }
     return state, metrics
-
-
-def current_lr(static: Static, state: DQNState) -> jax.Array:
-    if static.lr_decay_steps is None:
-        return state.hp.lr
-    return optax.linear_schedule(state.hp.lr, 0.0, static.lr_decay_steps)(state.opt_step)
 
 
 # Algorithm-specific DataFrame columns, in CONTRACT.md order after the common ones.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import optax
 
@@ -25,3 +27,18 @@ def make_optimizer(
     if max_grad_norm is not None:
         base = optax.chain(optax.clip_by_global_norm(max_grad_norm), base)
     return optax.flatten(base)
+
+
+def optimizer(static: Any, hp: Any) -> optax.GradientTransformation:
+    """The optimiser of an algorithm whose Static has `optim_name`, `optim_eps`, `clip_grad` and
+    `lr_decay_steps`, and whose HParams have `lr` and `max_grad_norm` (PPO, A2C, REINFORCE, DQN)."""
+    return make_optimizer(
+        static.optim_name, hp.lr, static.optim_eps, hp.max_grad_norm if static.clip_grad else None, static.lr_decay_steps
+    )
+
+
+def current_lr(static: Any, state: Any) -> jax.Array:
+    """The lr that `optimizer` applies at the state's `opt_step`."""
+    if static.lr_decay_steps is None:
+        return state.hp.lr
+    return optax.linear_schedule(state.hp.lr, 0.0, static.lr_decay_steps)(state.opt_step)

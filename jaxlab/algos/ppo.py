@@ -21,15 +21,14 @@ from jaxlab.algos.actor_critic import (
     Rollout,
     act,
     collect,
-    current_lr,
     gae_targets,
     init,
     lr_decay_steps,
     make_nets,
     nets,
-    optimizer,
     policy_and_value,
 )
+from jaxlab.algos.optim import current_lr, optimizer
 from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv
 

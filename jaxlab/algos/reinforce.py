@@ -24,13 +24,12 @@ from jaxlab.algos import distributions
 from jaxlab.algos.actor_critic import (
     OnPolicyState,
     act,
-    current_lr,
     init,
     lr_decay_steps,
     make_nets,
     nets,
-    optimizer,
 )
+from jaxlab.algos.optim import current_lr, optimizer
 from jaxlab.algos.returns import discounted_returns
 from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv
