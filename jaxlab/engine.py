@@ -29,6 +29,10 @@ from jaxlab.envs import VecEnv, first_episode_returns
 
 MA_WINDOW = 100  # total_reward_ma: mean of total_reward over the last 100 rows
 MEMORY_SHARE = 0.9  # of the accelerator's memory that one program may plan to use
+# SessionState.status: a session trains and writes rows while RUNNING. The others keep their params as they
+# were (the vmapped program still computes them; their rows are masked out): a search trial stopped early by
+# successive halving, or a session whose loss or params went non-finite.
+RUNNING, STOPPED, DIVERGED = 0, 1, 2
 
 
 @struct.dataclass
@@ -51,6 +55,7 @@ class SessionState:
     eval_history: jax.Array  # [100] last eval total_reward values
     evals_written: jax.Array  # int32, eval rows so far
     eval_key: jax.Array  # eval's own RNG stream, folded with the checkpoint index
+    status: jax.Array  # int32: RUNNING, STOPPED or DIVERGED
 
 
 @dataclass(frozen=True)
@@ -98,10 +103,22 @@ def session_sharding(num_sessions: int) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec("sessions"))
 
 
-def session_keys(seed: int, num_sessions: int, first: int = 0) -> jax.Array:
-    """Session s trains from fold_in(PRNGKey(seed), s), for s = first .. first + num_sessions - 1."""
+def session_keys(seed: int, num_sessions: int) -> jax.Array:
+    """Session s trains from fold_in(PRNGKey(seed), s), for s = 0 .. num_sessions - 1."""
     root = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(first, first + num_sessions))
+    return jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(num_sessions))
+
+
+def session_hparams(hps: list[Any], sessions_per_trial: int) -> Any:
+    """The hyperparameters of every session, [T * S, ...] on each leaf: trial t's for sessions t*S .. t*S + S - 1."""
+    return jax.tree.map(lambda *xs: jnp.repeat(jnp.stack(xs), sessions_per_trial, axis=0), *hps)
+
+
+def stop_sessions(state: SessionState, sessions: list[int]) -> SessionState:
+    """Mark sessions STOPPED (search trials cut by successive halving): from the next checkpoint on they
+    write no rows and keep their policy."""
+    status = state.status.at[jnp.asarray(sessions)].set(STOPPED)
+    return state.replace(status=jax.device_put(status, state.status.sharding))  # as the compiled program expects
 
 
 def device_memory_bytes() -> int | None:
@@ -132,7 +149,7 @@ class Engine:
         self.max_chunk = min(max_chunk, plan.num_checkpoints)
         self._compiled = None
         self.compile_seconds = 0.0
-        self._init_sessions = jax.jit(jax.vmap(self._init_session))  # one trace for every batch of sessions
+        self._init_vmapped = jax.jit(jax.vmap(self._init_session))  # one trace for every batch of sessions
 
     # ---- pure, per session -------------------------------------------------------------------
     def _init_session(self, key: jax.Array, hp: Any) -> SessionState:
@@ -147,6 +164,7 @@ class Engine:
             eval_history=jnp.full(MA_WINDOW, jnp.nan),
             evals_written=jnp.zeros((), jnp.int32),
             eval_key=eval_key,
+            status=jnp.asarray(RUNNING, jnp.int32),
         )
 
     def _evaluate(self, session: SessionState, index: jax.Array) -> jax.Array:
@@ -165,11 +183,22 @@ class Engine:
         update = partial(self.algo.update, self.static)
         train, metrics = jax.lax.scan(lambda s, _: update(s), session.train, None, self.plan.updates_per_checkpoint)
         metrics = jax.tree.map(lambda m: m[-1], metrics)  # the last update's values
+        finite = jnp.stack([jnp.isfinite(metrics["loss"])] + [jnp.isfinite(p).all() for p in jax.tree.leaves(train.params)]).all()
+        running = session.status == RUNNING
+        written = running & finite
+        # A session that is not running keeps the policy it had (only params and obs stats: a select over
+        # replay buffers would copy them every checkpoint).
+        frozen = snapshot(session.train)
+        keep = lambda new, old: jnp.where(written, new, old)
+        train = train.replace(
+            params=jax.tree.map(keep, train.params, frozen.params),
+            env_state=train.env_state.replace(obs_stats=jax.tree.map(keep, train.env_state.obs_stats, frozen.obs_stats)),
+        )
 
         total_reward = train.env_state.stats.mean_recent_return()
         history = session.reward_history.at[session.rows_written % MA_WINDOW].set(total_reward)
         reward_ma = jnp.nanmean(history)
-        improved = reward_ma > session.best_reward_ma  # False while NaN
+        improved = written & (reward_ma > session.best_reward_ma)  # False while NaN
         session = session.replace(
             train=train,
             reward_history=history,
@@ -190,6 +219,7 @@ class Engine:
             )
             eval_reward_ma = jnp.nanmean(eval_history)
             session = session.replace(eval_history=eval_history, evals_written=session.evals_written + evaluated)
+        session = session.replace(status=jnp.where(running & ~finite, DIVERGED, session.status))
         row = {
             "frame": train.frame,
             "total_reward": total_reward,
@@ -201,6 +231,8 @@ class Engine:
             "lr": metrics["lr"],
             **{name: metrics[name] for name in self.algo.EXTRA_COLUMNS},
             "best_improved": improved,
+            "written": written,
+            "status": session.status,
             "evaluated": evaluated,
             "eval_total_reward": eval_reward,
             "eval_total_reward_ma": eval_reward_ma,
@@ -208,13 +240,15 @@ class Engine:
         return session, row
 
     # ---- compiled, all sessions --------------------------------------------------------------
-    def init(self, seed: int, num_sessions: int, hp: Any, first: int = 0) -> SessionState:
-        """Sessions first .. first + num_sessions - 1, [S, ...] on every leaf, sharded over the devices on
-        the session axis."""
-        keys = session_keys(seed, num_sessions, first)
-        hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_sessions, *jnp.shape(x))), hp)
-        state = self._init_sessions(keys, hps)
-        return jax.device_put(state, session_sharding(num_sessions))
+    def init(self, seed: int, num_sessions: int, hp: Any) -> SessionState:
+        """One trial's sessions 0 .. num_sessions - 1 (see `init_sessions`)."""
+        return self.init_sessions(session_keys(seed, num_sessions), session_hparams([hp], num_sessions))
+
+    def init_sessions(self, keys: jax.Array, hps: Any) -> SessionState:
+        """Sessions from their keys [S, 2] and hyperparameters (a leading [S] on every leaf: search trials
+        differ), [S, ...] on every leaf, sharded over the devices on the session axis."""
+        state = self._init_vmapped(keys, hps)
+        return jax.device_put(state, session_sharding(len(keys)))
 
     def state_shapes(self, num_sessions: int, hp: Any) -> SessionState:
         """The shapes of `init`'s state, placed as `init` places it, without allocating it."""
@@ -240,10 +274,11 @@ class Engine:
         vector_steps = self.plan.frames_per_update // self.static.env.num_envs
         return tree_bytes((state, eval_envs)) + vector_steps * tree_bytes(first_obs)
 
-    def sessions_per_program(self, num_sessions: int, hp: Any) -> int:
+    def sessions_per_program(self, num_sessions: int, hp: Any, unit: int = 1) -> int:
         """How many sessions one program runs at once: all of them, unless XLA's analysis of the compiled
         program says they would not fit in the accelerator's memory; then the largest divisor of
-        `num_sessions` that fits (the sessions run in batches, one after another, same program).
+        `num_sessions` that fits and is a multiple of `unit` (a search trial's sessions stay together);
+        the sessions run in batches, one after another, same program.
         On an accelerator this leaves the program compiled for that many sessions; on CPU (host RAM,
         checked before the trial starts) it compiles nothing."""
         limit = device_memory_bytes()
@@ -251,10 +286,14 @@ class Engine:
             return num_sessions
         self.compile(self.state_shapes(num_sessions, hp))
         per_session = self.program_bytes() / num_sessions
-        fitting = [d for d in range(1, num_sessions + 1) if num_sessions % d == 0 and d * per_session <= MEMORY_SHARE * limit]
+        fitting = [
+            d for d in range(unit, num_sessions + 1, unit)
+            if num_sessions % d == 0 and d * per_session <= MEMORY_SHARE * limit
+        ]
         if not fitting:
             raise MemoryError(
-                f"one session needs {per_session / 2**30:.1f} GiB of device memory but {jax.devices()[0].device_kind} "
+                f"{unit} session{'s' if unit > 1 else ''} need{'' if unit > 1 else 's'} {unit * per_session / 2**30:.1f} GiB"
+                f" of device memory but {jax.devices()[0].device_kind} "
                 f"has {limit / 2**30:.1f} GiB: use fewer env.num_envs, a smaller memory.max_size or smaller layers"
             )
         if fitting[-1] < num_sessions:

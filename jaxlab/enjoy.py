@@ -72,9 +72,9 @@ def enjoy(config_spec: dict, trial_spec_path: str, episodes: int, render: bool) 
     env_name = trial_spec["env"]["name"]
     gif = None
     if env_name in GYMNASIUM_TWINS:
-        from jaxlab.export.play import play_gymnasium
-
         from gymnasium.error import DependencyNotInstalled
+
+        from jaxlab.export.play import play_gymnasium
 
         try:
             returns, frames = play_gymnasium(policy, env_name, episodes, record_episode=0 if render else None)

@@ -9,33 +9,34 @@ import argparse
 import glob
 import json
 import os
-import re
 import sys
 
 from jaxlab.io import analysis, graphs
 from jaxlab.io.paths import RunPaths
 
-FOLDER = re.compile(r"(?P<name>.+)_\d{4}_\d{2}_\d{2}_\d{6}")
-
 
 def retro(folder: str) -> list[int]:
     """Re-analyse every trial of a run folder; returns the trial indices done."""
-    folder = folder.rstrip("/")
-    match = FOLDER.fullmatch(os.path.basename(folder))
-    if not match or not os.path.isdir(folder):
-        raise ValueError(f"{folder} is not a jaxlab run folder (data/{{name}}_YYYY_MM_DD_HHMMSS)")
-    paths = RunPaths(folder, match["name"])
+    paths = RunPaths.existing(folder)
+    folder = paths.root
     trial_specs = sorted(glob.glob(os.path.join(folder, f"{paths.name}_t*_spec.json")))
     if not trial_specs:
         raise ValueError(f"{folder} holds no {paths.name}_t{{T}}_spec.json — it is not a finished jaxlab run")
     png = graphs.start_png_renderer()
-    done = []
+    done, figures, samples = [], {}, {}
     try:
         for path in trial_specs:
             with open(path) as f:
                 meta = json.load(f)["meta"]
-            analysis.analyze_trial(paths, meta["trial"], meta["max_session"], meta["random_baseline"], png)
+            diverged = len(meta.get("diverged_sessions", []))
+            trial_figures = analysis.analyze_trial(paths, meta["trial"], meta["max_session"], meta["random_baseline"], diverged)[1]
+            figures.update(trial_figures)
+            if "search_sample" in meta:
+                samples[meta["trial"]] = meta["search_sample"]
             done.append(meta["trial"])
+        if samples:
+            figures.update(analysis.analyze_experiment(paths, samples)[1])
+        analysis.write_figures(paths, figures, png)
     finally:
         if png:
             graphs.stop_png_renderer()

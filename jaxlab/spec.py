@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import yaml
 
 from jaxlab.envs import env_name_problem, observation_shape
@@ -201,6 +202,10 @@ META_SCHEMA = {
     "eval_frequency": _int(20480, 1),
     "rigorous_eval": _int(8, 0),
     "random_seed": _int(0, 0),
+    # search mode: successive halving of trials in frames (ASHA's grace_period and reduction_factor); 0 frames: off
+    "search_scheduler": {"grace_period": _int(0), "reduction_factor": _int(3, 2)},
+    "search_backend": _choice("local", "local", "ray"),
+    "search_resources": {"num_cpus": _float(1.0, 0.0), "num_gpus": _float(0.0, 0.0)},  # per Ray trial
 }
 
 # What a run adds to `meta` in its trial spec (io/specs.py); ignored when the trial spec is run again.
@@ -215,6 +220,8 @@ RUNTIME_META_KEYS = (
     "compile_seconds",
     "observation_shape",
     "action_space",
+    "search_sample",
+    "diverged_sessions",
 )
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -361,6 +368,15 @@ def _check_relations(spec: dict) -> None:
                 f"agent.algorithm.minibatch_size = {algo['minibatch_size']} must divide time_horizon x num_envs"
                 f" = {batch} — pick a divisor of {batch}"
             )
+    meta = spec["meta"]
+    grace, row_frames = meta["search_scheduler"]["grace_period"], meta["log_frequency"]
+    if meta["rigorous_eval"]:
+        row_frames = max(row_frames, meta["eval_frequency"])
+    if 0 < grace < 3 * row_frames:
+        raise SpecError(
+            f"meta.search_scheduler.grace_period = {grace} frames would stop trials before they have 3 DataFrame rows"
+            f" — make it at least {3 * row_frames} (3 x log_frequency / eval_frequency) or 0 for no early stopping"
+        )
     if algo["name"] in ("DQN", "DoubleDQN"):
         _check_dqn(algo, spec["agent"]["memory"], env)
     if algo["name"] == "SAC":
@@ -467,9 +483,151 @@ def validate(raw: Any) -> dict:
     if algorithm_name in CRITIC_NET_SCHEMAS and "critic_net" not in agent:
         # SLM Lab v5: the critics use agent.net's settings unless agent.critic_net is given.
         raw = {**raw, "agent": {**agent, "critic_net": copy.deepcopy(agent.get("net"))}}
-    spec = _validate(raw, _schema_for(algorithm_name), "")
+    search = raw.get("search")
+    spec = _validate({k: v for k, v in raw.items() if k != "search"}, _schema_for(algorithm_name), "")
     _check_relations(spec)
+    if search is not None:
+        spec["search"] = _check_search(search, _schema_for(algorithm_name))
     return spec
+
+
+# SLM Lab's search block, `dotted.key__fn: args`, with Ray Tune's meaning of each function.
+SEARCH_FUNCTIONS = {
+    "uniform": "[low, high]",
+    "loguniform": "[low, high] with low > 0",
+    "choice": "a non-empty list of values",
+    "randint": "[low, high]: integers, high excluded",
+    "qrandint": "[low, high, q]: multiples of q, high included",
+}
+SEARCHABLE = ("agent", "env")  # name and meta shape the experiment itself, so they are not searched
+
+
+def _flatten_search(raw: Any, path: str = "") -> dict[str, Any]:
+    """The search block's leaves as {"agent.algorithm.gamma__uniform": args}, from nested or dotted keys."""
+    if not isinstance(raw, dict):
+        where = f"search.{path}" if path else "search"
+        raise SpecError(
+            f"{_show(where).strip(chr(39))} must be a mapping of key__function: args"
+            " — e.g. agent.algorithm.gamma__uniform: [0.95, 0.999]"
+        )
+    flat = {}
+    for key, value in raw.items():
+        dotted = f"{path}.{key}" if path else str(key)
+        if "__" in str(key):
+            flat[dotted] = value
+        else:
+            flat.update(_flatten_search(value, dotted))
+    return flat
+
+
+def _check_search(raw: Any, schema: dict) -> dict[str, Any]:
+    """The validated search block, flat and sorted: {"agent.algorithm.gamma__uniform": [0.95, 0.999], ...}."""
+    flat = _flatten_search(raw)
+    if not flat:
+        raise SpecError("search is empty — give at least one key__function: args, e.g. agent.algorithm.gamma__uniform: [0.95, 0.999]")
+    searched = {}
+    for dotted, args in sorted(flat.items()):
+        key, function = dotted.rsplit("__", 1)
+        where = f"search.{_show(dotted).strip(chr(39))}"
+        if function not in SEARCH_FUNCTIONS:
+            raise SpecError(
+                f"{where}: unknown search function {_show(function)} — use one of"
+                f" {', '.join(SEARCH_FUNCTIONS)}{_suggest(function, SEARCH_FUNCTIONS)}"
+            )
+        parts = key.split(".")
+        if parts[0] not in SEARCHABLE:
+            raise SpecError(f"{where}: only agent.* and env.* keys can be searched, not {_show(parts[0])}")
+        node = schema
+        for depth, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                known = list(node) if isinstance(node, dict) else []
+                raise SpecError(f"{where}: {'.'.join(parts[: depth + 1])} is not a spec key{_suggest(part, known)}")
+            node = node[part]
+        if isinstance(node, dict):
+            raise SpecError(f"{where}: {key} is a section — search one of its keys ({', '.join(node)})")
+        if key in searched:
+            raise SpecError(f"{where}: {key} is searched twice — keep one function for it")
+        _check_search_args(where, function, args)
+        searched[key] = dotted
+    return {dotted: flat[dotted] for dotted in searched.values()}
+
+
+def _check_search_args(where: str, function: str, args: Any) -> None:
+    def numbers(count: int, integer: bool) -> bool:
+        kinds = int if integer else (int, float)
+        return (
+            isinstance(args, list) and len(args) == count
+            and all(isinstance(x, kinds) and not isinstance(x, bool) and math.isfinite(x) for x in args)
+        )
+
+    fix = f" — give {SEARCH_FUNCTIONS[function]}, got {_show(args)}"
+    if function == "choice":
+        if not isinstance(args, list) or not args:
+            raise SpecError(f"{where} needs {SEARCH_FUNCTIONS[function]}, got {_show(args)}")
+        return
+    if function in ("uniform", "loguniform"):
+        ok = numbers(2, integer=False) and args[0] < args[1] and (function == "uniform" or args[0] > 0)
+    elif function == "randint":
+        ok = numbers(2, integer=True) and args[0] < args[1]
+    else:  # qrandint
+        ok = numbers(3, integer=True) and args[2] > 0 and args[0] <= args[1] and bool(_multiples(*args))
+    if not ok:
+        raise SpecError(f"{where}: bad range{fix}")
+
+
+def _multiples(low: int, high: int, q: int) -> range:
+    return range(-(-low // q) * q, high + 1, q)
+
+
+def _draw(rng: np.random.Generator, function: str, args: list) -> Any:
+    """One value from a search function, as a plain JSON value."""
+    if function == "uniform":
+        return float(rng.uniform(args[0], args[1]))
+    if function == "loguniform":
+        return float(np.exp(rng.uniform(np.log(args[0]), np.log(args[1]))))
+    if function == "choice":
+        return copy.deepcopy(args[int(rng.integers(len(args)))])
+    if function == "randint":
+        return int(rng.integers(args[0], args[1]))
+    multiples = _multiples(*args)
+    return int(multiples[int(rng.integers(len(multiples)))])
+
+
+def sample_trials(spec: dict) -> list[tuple[dict, dict]]:
+    """`meta.max_trial` trial specs drawn from the spec's search block (seeded by meta.random_seed), each with
+    its sample {dotted key: value}. Each is validated like any spec, so a range that reaches a bad value says so."""
+    rng = np.random.default_rng(spec["meta"]["random_seed"])
+    base = {k: v for k, v in spec.items() if k != "search"}
+    trials = []
+    for trial in range(spec["meta"]["max_trial"]):
+        sample = {dotted.rsplit("__", 1)[0]: _draw(rng, dotted.rsplit("__", 1)[1], args) for dotted, args in spec["search"].items()}
+        raw = copy.deepcopy(base)
+        for key, value in sample.items():
+            *sections, leaf = key.split(".")
+            node = raw
+            for section in sections:
+                node = node[section]
+            node[leaf] = value
+        try:
+            trials.append((validate(raw), sample))
+        except SpecError as error:
+            raise SpecError(f"search: trial {trial} drew {_show(sample)}, which is not a valid spec: {error}") from None
+    return trials
+
+
+def first_difference(spec: dict, other: dict, path: str = "") -> str:
+    """The first key where two validated specs differ, in words ("" when they are equal)."""
+    for key in sorted(set(spec) | set(other)):
+        where = f"{path}.{key}" if path else key
+        if key not in spec or key not in other:
+            return f"{where} is in only one of the specs"
+        a, b = spec[key], other[key]
+        if isinstance(a, dict) and isinstance(b, dict):
+            if found := first_difference(a, b, where):
+                return found
+        elif a != b:
+            return f"{where} is {_show(a)} here but {_show(b)} in the run"
+    return ""
 
 
 def apply_override(raw: dict, assignment: str) -> None:

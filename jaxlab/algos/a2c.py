@@ -43,7 +43,7 @@ from jaxlab.envs import VecEnv
 __all__ = ["EXTRA_COLUMNS", "act", "configure", "init", "nets", "update"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Static:
     """Everything shape-changing or structural: one compiled program per distinct Static."""
 

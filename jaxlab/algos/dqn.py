@@ -35,7 +35,7 @@ from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv, VecEnvState
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Static:
     """Everything shape-changing or structural: one compiled program per distinct Static."""
 

@@ -76,7 +76,7 @@ class OptimSettings:
         return optax.linear_schedule(lr, 0.0, self.lr_decay_steps)(grad_step)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Static:
     """Everything shape-changing or structural: one compiled program per distinct Static."""
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 RECENT_EPISODES = 100  # total_reward is the mean return of the last <= 100 finished episodes
@@ -122,6 +123,19 @@ class VecEnv:
         self.action_low = None if self.discrete else jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
         self.action_high = None if self.discrete else jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
         self.obs_shape = tuple(env.observation_space(env_params).shape)
+
+    def _identity(self) -> tuple:
+        # gamma only matters to reward normalisation; without it, trials searching gamma share one program.
+        params = tuple(np.asarray(leaf).tolist() for leaf in jax.tree.leaves(self.env_params))
+        return (type(self.env), params, self.num_envs, self.normalize_obs, self.normalize_reward,
+                self.gamma if self.normalize_reward else None)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal envs compile to the same program: the algorithms' Static settings compare with this."""
+        return isinstance(other, VecEnv) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
 
     def spaces(self) -> dict:
         """Observation shape and action space as plain JSON, for the trial spec (export rebuilds from it)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 
 import numpy as np
 import torch
 
 from jaxlab.export import flax_to_state_dict
 from jaxlab.io.files import atomic_write
+from jaxlab.io.paths import RunPaths
 
 
 def save_networks(
@@ -27,3 +30,15 @@ def save_networks(
         atomic_write(path, lambda tmp, sd=state_dict: torch.save(sd, tmp))
         paths.append(path)
     return paths
+
+
+def keep_trials(model_dir: str, paths: RunPaths, trials: list[int]) -> int:
+    """`--keep N`, as in SLM Lab: delete the model files of every trial not in `trials`; returns how many."""
+    kept = tuple(f"{paths.trial_prefix(t)}_" for t in trials)
+    removed = 0
+    for entry in os.listdir(model_dir):
+        if re.match(rf"{re.escape(paths.name)}_t\d+_", entry) and not entry.startswith(kept):
+            target = os.path.join(model_dir, entry)
+            shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
+            removed += 1
+    return removed

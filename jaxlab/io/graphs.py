@@ -113,6 +113,21 @@ def trial_figures(prefix: str, series: dict, num_sessions: int) -> dict[str, Fig
     }
 
 
+def multi_trial_figures(name: str, series: dict[int, dict]) -> dict[str, Figure]:
+    """A search's two multi-trial graphs: each trial's mean over sessions of total_reward and of its moving average."""
+    figures = {}
+    for suffix, column, title, y_label in (
+        ("", "mean_total_reward", "mean returns (eval)", "mean return"),
+        ("_ma", "mean_total_reward_ma", "mean returns, 100-checkpoint moving average (eval)", "mean return (ma)"),
+    ):
+        traces = [
+            _line(trial_series["frame"], trial_series[column], name=f"trial {trial}", line=dict(color=COLORS[i % len(COLORS)]))
+            for i, (trial, trial_series) in enumerate(sorted(series.items()))
+        ]
+        figures[f"{name}_multi_trial_graph_mean_returns{suffix}_vs_frames"] = styled(traces, f"{name}: {title} by trial", y_label)
+    return figures
+
+
 def browser_available() -> bool:
     """Whether kaleido can find a Chrome/Chromium to render PNGs with."""
     try:

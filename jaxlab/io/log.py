@@ -14,8 +14,9 @@ class _TqdmHandler(logging.Handler):
         tqdm.write(self.format(record))
 
 
-def setup(log_path: str | None = None, verbose: bool = False) -> logging.Logger:
-    """Configure the `jaxlab` logger afresh: console always, the run's log file when given."""
+def setup(log_paths: list[str] = (), verbose: bool = False) -> logging.Logger:
+    """Configure the `jaxlab` logger afresh: console always, and the run's log files (a search writes its
+    log to every trial's file)."""
     logger = logging.getLogger(LOGGER)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
@@ -25,8 +26,8 @@ def setup(log_path: str | None = None, verbose: bool = False) -> logging.Logger:
     console = _TqdmHandler()
     console.setFormatter(logging.Formatter("[%(asctime)s jaxlab] %(message)s", "%H:%M:%S"))
     logger.addHandler(console)
-    if log_path:
-        file_handler = logging.FileHandler(log_path)
+    for path in log_paths:
+        file_handler = logging.FileHandler(path)
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(file_handler)
     return logger

@@ -20,12 +20,17 @@ class SessionFrames:
         self.rows: list[list[dict]] = [[] for _ in range(num_sessions)]
         self._csv_lines: list[list[str]] = [[",".join(self.columns) + "\n"] for _ in range(num_sessions)]
 
-    def append(self, rows: dict[str, np.ndarray], wall_t: np.ndarray, first: int = 0) -> list[list[dict]]:
+    def append(
+        self, rows: dict[str, np.ndarray], wall_t: np.ndarray, first: int = 0, keep: np.ndarray | None = None
+    ) -> list[list[dict]]:
         """Add checkpoint rows ([C, B] per engine column) of sessions first .. first + B - 1 that ended at
-        `wall_t` [C] seconds; returns the new rows of each of those sessions."""
+        `wall_t` [C] seconds, those where `keep` [C, B] is true (default all); returns the new rows of each
+        of those sessions."""
         new: list[list[dict]] = [[] for _ in range(rows["frame"].shape[1])]
         for c in range(len(wall_t)):
             for s, session_rows in enumerate(new):
+                if keep is not None and not keep[c, s]:
+                    continue
                 row = {name: rows[name][c, s].item() for name in self.columns if name in rows}
                 row["wall_t"] = float(wall_t[c])
                 row["fps"] = row["frame"] / float(wall_t[c]) if wall_t[c] > 0 else 0.0
@@ -38,5 +43,21 @@ class SessionFrames:
             )
         return new
 
+    def read(self, session: int, path: str, num_rows: int) -> None:
+        """A resumed session's first `num_rows` rows, from the CSV this class wrote (lines kept verbatim)."""
+        with open(path) as f:
+            lines = f.readlines()[: num_rows + 1]
+        self._csv_lines[session] = lines
+        self.rows[session] = [
+            {name: _number(v) for name, v in zip(self.columns, line.rstrip("\n").split(","))} for line in lines[1:]
+        ]
+
     def write(self, session: int, path: str) -> None:
         write_text(path, "".join(self._csv_lines[session]))
+
+
+def _number(text: str) -> int | float:
+    """A CSV cell as `append` wrote it: an int, a float's repr, or empty for NaN."""
+    if not text:
+        return float("nan")
+    return int(text) if text.lstrip("-").isdigit() else float(text)

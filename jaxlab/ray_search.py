@@ -1,0 +1,96 @@
+"""`meta.search_backend: ray`: a search's programs (groups of trials that share one compiled program) run as
+Ray Tune trials, so a cluster can spread them over machines. Needs `pip install jaxlab[ray]`.
+
+Each Ray trial runs one `TrialGroup` into the shared run folder, with `meta.search_resources` per trial.
+Within a program, successive halving masks trials as in the local backend; across programs, Ray's own
+ASHAScheduler (the same grace_period and reduction_factor, in frames) may stop a whole program at a rung.
+The program saves everything it has (CSVs, best and final weights) before it reports at each rung, and
+the programs Ray stopped get their metrics and graphs from those files afterwards, so no rows are lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from jaxlab.experiment import PngRenderer, SearchPlan
+from jaxlab.io import analysis
+from jaxlab.io import log as run_log
+from jaxlab.io.paths import RunPaths
+from jaxlab.spec import SpecError
+
+METRIC = "total_reward_ma"  # the best running trial's eval total_reward_ma at the rung
+
+
+def run_groups(spec: dict, plan: SearchPlan, paths: RunPaths, renderer: PngRenderer) -> None:
+    """Run every program of `plan` (drawn from `spec`) as a Ray Tune trial on a local Ray instance, or on
+    the cluster of RAY_ADDRESS. The programs' results stay in their workers: everything is in the folder."""
+    if "RAY_ADDRESS" not in os.environ:
+        # A local instance only: Ray then uses the loopback address instead of the host's (read when ray is imported).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+        from ray import tune
+        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    except ImportError:
+        raise SpecError("meta.search_backend: ray needs Ray Tune — pip install 'jaxlab[ray]', or use search_backend: local") from None
+
+    meta = spec["meta"]
+    resources = {"cpu": meta["search_resources"]["num_cpus"], "gpu": meta["search_resources"]["num_gpus"]}
+    root = os.path.abspath(paths.root)
+
+    def program(config: dict) -> None:
+        """One Ray trial: one program of the search, writing into the run folder."""
+        index, worker_plan = config["program"], SearchPlan.draw(spec)  # drawn again: the same seeded trials
+        run_log.setup([os.path.join(root, "log", f"{paths.trial_prefix(t)}.log") for t in worker_plan.groups[index]])
+        folder = RunPaths(root, paths.name)
+        report = lambda frames, values: tune.report({"frame": frames, METRIC: max(values.values(), default=float("nan"))})
+        with PngRenderer(root) as worker_renderer:
+            result = worker_plan.group(index, folder, worker_renderer, progress=False, report=report).run()
+        tune.report({"frame": result.total_frames, METRIC: max(m["total_reward_ma"] for m in result.trial_metrics.values())})
+
+    halving = plan.halving
+    scheduler = (
+        ASHAScheduler(time_attr="frame", grace_period=halving.grace_period, reduction_factor=halving.reduction_factor,
+                      max_t=max(b.plan.total_frames for b in plan.builts))
+        if halving else FIFOScheduler()
+    )
+    started_here = not ray.is_initialized() and "RAY_ADDRESS" not in os.environ
+    if started_here:
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        with tempfile.TemporaryDirectory() as ray_results:  # Ray's own records stay out of the run folder
+            tuner = tune.Tuner(
+                tune.with_resources(program, resources),
+                param_space={"program": tune.grid_search(list(range(len(plan.groups))))},
+                tune_config=tune.TuneConfig(metric=METRIC, mode="max", scheduler=scheduler),
+                run_config=tune.RunConfig(name=paths.name, storage_path=ray_results, verbose=0),
+            )
+            grid = tuner.fit()
+            errors = [str(result.error) for result in grid if result.error]
+    finally:
+        if started_here:
+            ray.shutdown()
+    run_log.setup([paths.log_file(t) for t in plan.specs])  # the driver's log again, after Ray's
+    if errors:
+        raise RuntimeError(f"{len(errors)} Ray trial(s) failed; the first: {errors[0]}")
+    finish_stopped(plan, paths, renderer)
+
+
+def finish_stopped(plan: SearchPlan, paths: RunPaths, renderer: PngRenderer) -> None:
+    """Metrics and graphs, from their saved CSVs, for the programs Ray's scheduler stopped at a rung."""
+    for trials in plan.groups:
+        missing = [t for t in trials if not os.path.exists(os.path.join(paths.root, "info", f"{paths.trial_prefix(t)}_trial_metrics.json"))]
+        if not missing:
+            continue
+        run_log.get().info(f"Ray's ASHA stopped the program of trials {trials}: metrics and graphs from their saved rows")
+        figures = {}
+        for t in missing:
+            figures.update(analysis.analyze_trial(paths, t, plan.specs[t]["meta"]["max_session"], _baseline(paths, t))[1])
+        analysis.write_figures(paths, figures, renderer.ready())
+
+
+def _baseline(paths: RunPaths, trial: int) -> float:
+    with open(os.path.join(paths.root, f"{paths.trial_prefix(trial)}_spec.json")) as f:
+        return json.load(f)["meta"]["random_baseline"]
