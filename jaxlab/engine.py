@@ -183,7 +183,9 @@ class Engine:
         update = partial(self.algo.update, self.static)
         train, metrics = jax.lax.scan(lambda s, _: update(s), session.train, None, self.plan.updates_per_checkpoint)
         metrics = jax.tree.map(lambda m: m[-1], metrics)  # the last update's values
-        finite = jnp.stack([jnp.isfinite(metrics["loss"])] + [jnp.isfinite(p).all() for p in jax.tree.leaves(train.params)]).all()
+        # Before their first gradient step, replay algorithms report a NaN loss: that is not divergence.
+        loss_ok = jnp.isfinite(metrics["loss"]) | (train.opt_step == session.train.opt_step)
+        finite = jnp.stack([loss_ok] + [jnp.isfinite(p).all() for p in jax.tree.leaves(train.params)]).all()
         running = session.status == RUNNING
         written = running & finite
         # A session that is not running keeps the policy it had (only params and obs stats: a select over

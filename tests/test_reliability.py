@@ -124,3 +124,16 @@ def test_resume_refuses_a_finished_run_and_another_spec(tmp_path, capsys):
     assert "env.num_envs is 8 here but 4 in the run" in capsys.readouterr().err
     assert run.main([str(path), f"train@{tmp_path}/nothing_here"]) == 2
     assert "is not a jaxlab run folder" in capsys.readouterr().err
+
+
+def test_a_nan_loss_before_the_first_gradient_step_is_not_divergence(tmp_path):
+    """DQN reports a NaN loss until training starts (here after the first checkpoint): every row is written."""
+    from tests.test_dqn import tiny_dqn
+
+    path = tmp_path / "dqn.yaml"
+    path.write_text(yaml.safe_dump(tiny_dqn(training_start_step=300)))
+    assert run.main([str(path), "--data-dir", str(tmp_path), "--no-progress"]) == 0
+    folder = only_folder(tmp_path)
+    train = session_df(folder, 0, "train")
+    assert len(train) == 8 and train["loss"].isna().iloc[0] and train["loss"].notna().iloc[-1]
+    assert json.loads(Path(f"{folder}/tiny_dqn_t0_trial_metrics_scalar.json").read_text())["diverged_sessions"] == 0
