@@ -199,7 +199,7 @@ class TrialGroup:
         self, specs: dict[int, dict], built: Built, hps: list[Any], paths: RunPaths, png_renderer: PngRenderer,
         verbose: bool = False, progress: bool = True, samples: dict[int, dict] | None = None,
         halving: SuccessiveHalving | None = None, report: Callable[[int, dict[int, float]], None] | None = None,
-        resume: bool = False,
+        resumable: bool = False, resume: bool = False,
     ):
         self.specs, self.built, self.paths, self.png_renderer = specs, built, paths, png_renderer
         self.trials = sorted(specs)
@@ -208,8 +208,8 @@ class TrialGroup:
         self.num_sessions = len(self.trials) * self.sessions_per_trial
         self.hps = session_hparams(hps, self.sessions_per_trial)
         self.samples, self.halving, self.report, self.resume = samples or {}, halving, report, resume
-        # Exact resume covers train mode (one trial); an interrupted search keeps its files but no state.
-        self.state_dir = paths.train_state_dir(self.trials[0]) if len(self.trials) == 1 and not halving else None
+        # Train mode keeps the training state for exact resume; an interrupted search keeps its files only.
+        self.state_dir = paths.train_state_dir(self.trials[0]) if resumable else None
         self.verbose, self.show_progress = verbose, progress
         self.log = run_log.get()
 
@@ -577,7 +577,9 @@ def run(spec: dict, mode: str = "train", data_dir: str = "data", progress: bool 
     check_sizes(built, spec["meta"]["max_session"])  # before the run folder exists
     paths = start_run(spec, mode, data_dir, [0])
     with PngRenderer(paths.root) as renderer:
-        result = TrialGroup({0: spec}, built, [built.hp], paths, renderer, verbose=verbose, progress=progress).run()
+        result = TrialGroup(
+            {0: spec}, built, [built.hp], paths, renderer, verbose=verbose, progress=progress, resumable=True
+        ).run()
     return _end(paths, result)
 
 
@@ -602,7 +604,9 @@ def resume(spec: dict, folder: str, progress: bool = True) -> TrialResult:
     check_sizes(built, started["meta"]["max_session"])
     run_log.setup([paths.log_file(0)]).info(f"resuming {paths.root}")
     with PngRenderer(paths.root) as renderer:
-        result = TrialGroup({0: started}, built, [built.hp], paths, renderer, progress=progress, resume=True).run()
+        result = TrialGroup(
+            {0: started}, built, [built.hp], paths, renderer, progress=progress, resumable=True, resume=True
+        ).run()
     return _end(paths, result)
 
 
