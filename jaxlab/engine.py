@@ -253,9 +253,11 @@ class Engine:
         return jax.device_put(state, session_sharding(len(keys)))
 
     def state_shapes(self, num_sessions: int, hp: Any) -> SessionState:
-        """The shapes of `init`'s state, placed as `init` places it, without allocating it."""
-        hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_sessions, *jnp.shape(x))), hp)
-        shapes = jax.eval_shape(jax.vmap(self._init_session), session_keys(0, num_sessions), hps)
+        """The shapes of `init`'s state, placed as `init` places it, without allocating it. It traces the jitted
+        init, so a later `init_sessions` of as many sessions reuses the trace."""
+        keys = jax.ShapeDtypeStruct((num_sessions, 2), jnp.uint32)
+        hps = jax.tree.map(lambda x: jax.ShapeDtypeStruct((num_sessions, *jnp.shape(x)), jnp.result_type(x)), hp)
+        shapes = jax.eval_shape(self._init_vmapped, keys, hps)
         sharding = session_sharding(num_sessions)
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 

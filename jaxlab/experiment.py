@@ -231,11 +231,12 @@ class TrialGroup:
             baseline = pool.submit(envs.random_baseline, self.spec["env"], seed)
             unit = self.sessions_per_trial if len(self.trials) > 1 else 1  # a search trial's sessions stay together
             batch = self.batch = engine.sessions_per_program(self.num_sessions, built.hp, unit)
+            shapes = engine.state_shapes(batch, built.hp)  # one trace of init, which the pool's init reuses
             first_state = None if self.resume else pool.submit(self._init, 0)
             if not engine.compiled:
-                engine.compile(engine.state_shapes(batch, built.hp))
+                engine.compile(shapes)
             if self.resume:
-                self.state, saved = train_state.load(self.state_dir, engine.state_shapes(batch, built.hp))
+                self.state, saved = train_state.load(self.state_dir, shapes)
             else:
                 self.state, saved = first_state.result(), {"first": 0, "done": 0, "wall_t": 0.0}
             self.first = saved["first"]
