@@ -499,6 +499,7 @@ SEARCH_FUNCTIONS = {
     "randint": "[low, high]: integers, high excluded",
     "qrandint": "[low, high, q]: multiples of q, high included",
 }
+MAX_TRIALS = 10_000  # each trial is validated and built up front (a few ms each)
 SEARCHABLE = ("agent", "env")  # name and meta shape the experiment itself, so they are not searched
 
 
@@ -596,6 +597,11 @@ def _draw(rng: np.random.Generator, function: str, args: list) -> Any:
 def sample_trials(spec: dict) -> list[tuple[dict, dict]]:
     """`meta.max_trial` trial specs drawn from the spec's search block (seeded by meta.random_seed), each with
     its sample {dotted key: value}. Each is validated like any spec, so a range that reaches a bad value says so."""
+    if spec["meta"]["max_trial"] > MAX_TRIALS:
+        raise SpecError(
+            f"meta.max_trial = {spec['meta']['max_trial']:,}: a search draws, checks and builds every trial before it"
+            f" starts — use at most {MAX_TRIALS:,}"
+        )
     rng = np.random.default_rng(spec["meta"]["random_seed"])
     base = {k: v for k, v in spec.items() if k != "search"}
     trials = []

@@ -158,6 +158,11 @@ def test_bad_search_blocks_fail_with_one_line(search, message):
         spec.validate(search_spec(search, 2))
 
 
+def test_absurd_trial_counts_are_refused_before_drawing():
+    with pytest.raises(spec.SpecError, match="meta.max_trial = 2,000,000,000: .* at most 10,000"):
+        spec.sample_trials(spec.validate(search_spec(FLOAT_SEARCH, 2_000_000_000)))
+
+
 def test_grace_period_must_leave_three_rows():
     with pytest.raises(spec.SpecError, match="grace_period = 256 frames would stop trials before they have 3"):
         spec.validate(search_spec(FLOAT_SEARCH, 2, search_scheduler={"grace_period": 256}))
