@@ -403,10 +403,7 @@ class TrialGroup:
         self.log.info(f"successive halving at {rung:,} frames: trials {kept} continue, trials {sorted(stopped)} stop")
         if self.report is not None:  # a scheduler outside may end the program here: first save all it has
             self._write_frames()
-            self._save_best()
-            final = jax.device_get(snapshot(self.state.train))
-            for g in range(self.first, self.first + self.batch):
-                self._save_networks(final, g, best_checkpoint=False)
+            self._save_weights()
             self.report(rung, {t: values[t] for t in kept})
 
     def _handle(self, rows, best, count: int, last_end: float, start: float, progress: Progress) -> float:
@@ -478,12 +475,16 @@ class TrialGroup:
             self.train_frames.write(g, self.paths.session_df(trial, s, "train"))
             self.eval_frames.write(g, self.paths.session_df(trial, s, "eval"))
 
-    def _save_batch(self) -> None:
-        """The ckpt-best and final weights of the batch of sessions that just trained."""
+    def _save_weights(self) -> None:
+        """The ckpt-best and final (current) weights of the batch of sessions under way."""
         self._save_best()
         final = jax.device_get(snapshot(self.state.train))
         for g in range(self.first, self.first + self.batch):
             self._save_networks(final, g, best_checkpoint=False)
+
+    def _save_batch(self) -> None:
+        """The weights of the batch of sessions that just trained; the next batch starts afresh."""
+        self._save_weights()
         self.state = None
 
     def _finish(self) -> dict[int, dict]:

@@ -28,13 +28,12 @@ from jaxlab.algos.actor_critic import (
     collect,
     gae_targets,
     init,
-    lr_decay_steps,
     make_nets,
     nets,
     next_values,
     policy_and_value,
 )
-from jaxlab.algos.optim import current_lr, optimizer
+from jaxlab.algos.optim import OptimSettings
 from jaxlab.algos.returns import nstep_returns
 from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv
@@ -52,10 +51,7 @@ class Static:
     critic_net: Any  # ValueNet, or None when shared
     time_horizon: int  # vector steps per update (SLM Lab's training_frequency)
     num_step_returns: int | None  # None: GAE with lam
-    optim_name: str
-    optim_eps: float
-    clip_grad: bool
-    lr_decay_steps: int | None  # grad steps over which lr decays linearly to zero (LinearToZero)
+    optim: OptimSettings
 
     @property
     def frames_per_update(self) -> int:
@@ -86,10 +82,7 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         critic_net=critic_net,
         time_horizon=algo["training_frequency"],
         num_step_returns=None if use_gae else algo["num_step_returns"],
-        optim_name=net["optim_spec"]["name"],
-        optim_eps=net["optim_spec"]["eps"],
-        clip_grad=net["clip_grad_val"] is not None,
-        lr_decay_steps=lr_decay_steps(net, num_updates),
+        optim=OptimSettings.from_spec(net, num_updates),
     )
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     hp = HParams(
@@ -142,11 +135,12 @@ def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
     (total, entropy), grads = jax.value_and_grad(loss, argnums=1, has_aux=True)(
         static, state.params, batch, hp, entropy_coef
     )
-    updates, opt_state = optimizer(static, hp).update(grads, state.opt_state, state.params)
+    tx = static.optim.make(hp.lr, hp.max_grad_norm)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
     state = state.replace(
         params=optax.apply_updates(state.params, updates), opt_state=opt_state, opt_step=state.opt_step + 1
     )
-    return state, {"loss": total, "lr": current_lr(static, state), "entropy": entropy}
+    return state, {"loss": total, "lr": static.optim.lr(state.hp.lr, state.opt_step), "entropy": entropy}
 
 
 # Algorithm-specific DataFrame columns, in CONTRACT.md order after the common ones.

@@ -16,7 +16,7 @@ from flax import struct
 
 from jaxlab.algos import distributions
 from jaxlab.algos.networks import ActorCriticNet, PolicyNet, ValueNet, make_body
-from jaxlab.algos.optim import optimizer
+from jaxlab.algos.optim import OptimSettings
 from jaxlab.algos.returns import gae
 from jaxlab.envs import VecEnv, VecEnvState
 
@@ -28,10 +28,7 @@ class OnPolicyStatic(Protocol):
     policy_net: Any  # PolicyNet, or ActorCriticNet when shared
     critic_net: Any  # ValueNet, or None when shared or policy-only (REINFORCE)
     time_horizon: int
-    optim_name: str
-    optim_eps: float
-    clip_grad: bool
-    lr_decay_steps: int | None  # grad steps over which lr decays linearly to zero (LinearToZero)
+    optim: OptimSettings
 
     @property
     def frames_per_update(self) -> int: ...
@@ -79,11 +76,6 @@ def make_nets(net_spec: dict, env: VecEnv, with_critic: bool = True) -> tuple[An
     return PolicyNet(body, **heads), ValueNet(body)
 
 
-def lr_decay_steps(net_spec: dict, grad_steps: int) -> int | None:
-    """Gradient steps over which LinearToZero takes the lr to zero; None without a scheduler."""
-    return grad_steps if net_spec["lr_scheduler_spec"]["name"] == "LinearToZero" else None
-
-
 def init(static: OnPolicyStatic, key: jax.Array, hp: Any) -> OnPolicyState:
     """One session's initial train state."""
     key, policy_key, critic_key, env_key = jax.random.split(key, 4)
@@ -93,7 +85,7 @@ def init(static: OnPolicyStatic, key: jax.Array, hp: Any) -> OnPolicyState:
         params["critic_net"] = static.critic_net.init(critic_key, obs[0])
     return OnPolicyState(
         params=params,
-        opt_state=optimizer(static, hp).init(params),
+        opt_state=static.optim.make(hp.lr, hp.max_grad_norm).init(params),
         env_state=env_state,
         obs=obs,
         key=key,

@@ -30,7 +30,7 @@ from flax import struct
 
 from jaxlab.algos import replay
 from jaxlab.algos.networks import DuelingQNet, QNet, make_body
-from jaxlab.algos.optim import current_lr, optimizer
+from jaxlab.algos.optim import OptimSettings
 from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv, VecEnvState
 
@@ -54,10 +54,7 @@ class Static:
     polyak: bool  # else replace
     update_frequency: int
     huber: bool  # SmoothL1Loss, else MSELoss
-    optim_name: str
-    optim_eps: float
-    clip_grad: bool
-    lr_decay_steps: int | None  # grad steps over which lr decays linearly to zero (LinearToZero)
+    optim: OptimSettings
 
     @property
     def frames_per_update(self) -> int:
@@ -121,12 +118,7 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         polyak=net["update_type"] == "polyak",
         update_frequency=net["update_frequency"],
         huber=net["loss_spec"]["name"] == "SmoothL1Loss",
-        optim_name=net["optim_spec"]["name"],
-        optim_eps=net["optim_spec"]["eps"],
-        clip_grad=net["clip_grad_val"] is not None,
-        lr_decay_steps=trained_updates * grad_steps
-        if net["lr_scheduler_spec"]["name"] == "LinearToZero"
-        else None,
+        optim=OptimSettings.from_spec(net, trained_updates * grad_steps),
     )
     f32 = lambda x: jnp.asarray(x, jnp.float32)
     hp = HParams(
@@ -157,7 +149,7 @@ def init(static: Static, key: jax.Array, hp: HParams) -> DQNState:
     )
     return DQNState(
         params={"net": online, "target_net": online},
-        opt_state=optimizer(static, hp).init(online),
+        opt_state=static.optim.make(hp.lr, hp.max_grad_norm).init(online),
         memory=replay.init(static.memory_size, example, static.prioritized),
         env_state=env_state,
         obs=obs,
@@ -272,7 +264,7 @@ class Learned:
 def train(static: Static, state: DQNState) -> Learned:
     """`training_iter` sampled batches x `training_batch_iter` gradient steps on each."""
     hp = state.hp
-    tx = optimizer(static, hp)
+    tx = static.optim.make(hp.lr, hp.max_grad_norm)
     beta = hp.beta(state.frame)
     grad_fn = jax.value_and_grad(loss, argnums=1, has_aux=True)
     target_params = state.params["target_net"]
@@ -349,7 +341,7 @@ def update(static: Static, state: DQNState) -> tuple[DQNState, dict]:
     )
     metrics = {
         "loss": learned.loss,
-        "lr": current_lr(static, state),
+        "lr": static.optim.lr(state.hp.lr, state.opt_step),
         "explore_var": state.hp.explore_var(state.frame),
     }
     return state, metrics

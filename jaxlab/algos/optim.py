@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import jax
 import optax
@@ -29,16 +29,32 @@ def make_optimizer(
     return optax.flatten(base)
 
 
-def optimizer(static: Any, hp: Any) -> optax.GradientTransformation:
-    """The optimiser of an algorithm whose Static has `optim_name`, `optim_eps`, `clip_grad` and
-    `lr_decay_steps`, and whose HParams have `lr` and `max_grad_norm` (PPO, A2C, REINFORCE, DQN)."""
-    return make_optimizer(
-        static.optim_name, hp.lr, static.optim_eps, hp.max_grad_norm if static.clip_grad else None, static.lr_decay_steps
-    )
+@dataclass(frozen=True)
+class OptimSettings:
+    """The static part of one network's optimiser (`optim_spec`, clipping, LinearToZero); the lr and the
+    clipping norm are float hyperparameters, passed in."""
 
+    name: str
+    eps: float
+    clip_grad: bool
+    lr_decay_steps: int | None  # grad steps over which lr decays linearly to zero (LinearToZero)
 
-def current_lr(static: Any, state: Any) -> jax.Array:
-    """The lr that `optimizer` applies at the state's `opt_step`."""
-    if static.lr_decay_steps is None:
-        return state.hp.lr
-    return optax.linear_schedule(state.hp.lr, 0.0, static.lr_decay_steps)(state.opt_step)
+    @classmethod
+    def from_spec(cls, net_spec: dict, grad_steps: int) -> OptimSettings:
+        """From a network's spec; `grad_steps` is the whole run's, over which LinearToZero decays."""
+        decay = net_spec["lr_scheduler_spec"]["name"] == "LinearToZero"
+        return cls(
+            net_spec["optim_spec"]["name"],
+            net_spec["optim_spec"]["eps"],
+            net_spec["clip_grad_val"] is not None,
+            grad_steps if decay else None,
+        )
+
+    def make(self, lr: jax.Array, max_grad_norm: jax.Array | None) -> optax.GradientTransformation:
+        return make_optimizer(self.name, lr, self.eps, max_grad_norm if self.clip_grad else None, self.lr_decay_steps)
+
+    def lr(self, lr: jax.Array, grad_step: jax.Array) -> jax.Array:
+        """The lr that `make` applies at `grad_step`."""
+        if self.lr_decay_steps is None:
+            return lr
+        return optax.linear_schedule(lr, 0.0, self.lr_decay_steps)(grad_step)

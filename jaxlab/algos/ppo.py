@@ -23,12 +23,11 @@ from jaxlab.algos.actor_critic import (
     collect,
     gae_targets,
     init,
-    lr_decay_steps,
     make_nets,
     nets,
     policy_and_value,
 )
-from jaxlab.algos.optim import current_lr, optimizer
+from jaxlab.algos.optim import OptimSettings
 from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv
 
@@ -48,10 +47,7 @@ class Static:
     training_epoch: int
     clip_vloss: bool
     normalize_advantages: bool
-    optim_name: str
-    optim_eps: float
-    clip_grad: bool
-    lr_decay_steps: int | None  # grad steps over which lr decays linearly to zero (LinearToZero)
+    optim: OptimSettings
 
     @property
     def frames_per_update(self) -> int:
@@ -91,10 +87,7 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         training_epoch=algo["training_epoch"],
         clip_vloss=algo["clip_vloss"],
         normalize_advantages=algo["normalize_advantages"],
-        optim_name=net["optim_spec"]["name"],
-        optim_eps=net["optim_spec"]["eps"],
-        clip_grad=net["clip_grad_val"] is not None,
-        lr_decay_steps=lr_decay_steps(net, num_updates * num_minibatches * algo["training_epoch"]),
+        optim=OptimSettings.from_spec(net, num_updates * num_minibatches * algo["training_epoch"]),
     )
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     hp = HParams(
@@ -138,7 +131,7 @@ def learn(static: Static, state: OnPolicyState, rollout: Rollout, adv: jax.Array
     """`training_epoch` epochs of shuffled minibatch steps; returns the state and mean loss/entropy."""
     hp = state.hp
     clip_eps, entropy_coef = hp.clip_eps(state.frame), hp.entropy_coef(state.frame)
-    tx = optimizer(static, hp)
+    tx = static.optim.make(hp.lr, hp.max_grad_norm)
     samples = {
         "obs": rollout.obs,
         "action": rollout.action,
@@ -180,7 +173,7 @@ def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
     state, mean_loss, mean_entropy, clip_eps = learn(static, state, rollout, adv, target)
     metrics = {
         "loss": mean_loss,
-        "lr": current_lr(static, state),
+        "lr": static.optim.lr(state.hp.lr, state.opt_step),
         "entropy": mean_entropy,
         "clip_eps": clip_eps,
     }

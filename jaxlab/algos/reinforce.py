@@ -25,11 +25,10 @@ from jaxlab.algos.actor_critic import (
     OnPolicyState,
     act,
     init,
-    lr_decay_steps,
     make_nets,
     nets,
 )
-from jaxlab.algos.optim import current_lr, optimizer
+from jaxlab.algos.optim import OptimSettings
 from jaxlab.algos.returns import discounted_returns
 from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv
@@ -47,10 +46,7 @@ class Static:
     critic_net: None  # always None: REINFORCE learns no value function
     time_horizon: int  # vector steps per update (SLM Lab's training_frequency)
     center_return: bool
-    optim_name: str
-    optim_eps: float
-    clip_grad: bool
-    lr_decay_steps: int | None  # grad steps over which lr decays linearly to zero (LinearToZero)
+    optim: OptimSettings
 
     @property
     def frames_per_update(self) -> int:
@@ -88,10 +84,7 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         critic_net=None,
         time_horizon=algo["training_frequency"],
         center_return=algo["center_return"],
-        optim_name=net["optim_spec"]["name"],
-        optim_eps=net["optim_spec"]["eps"],
-        clip_grad=net["clip_grad_val"] is not None,
-        lr_decay_steps=lr_decay_steps(net, num_updates),
+        optim=OptimSettings.from_spec(net, num_updates),
     )
     hp = HParams(
         lr=jnp.asarray(net["optim_spec"]["lr"], jnp.float32),
@@ -145,11 +138,12 @@ def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
     (total, entropy), grads = jax.value_and_grad(loss, argnums=1, has_aux=True)(
         static, state.params, *flat, entropy_coef
     )
-    updates, opt_state = optimizer(static, state.hp).update(grads, state.opt_state, state.params)
+    tx = static.optim.make(state.hp.lr, state.hp.max_grad_norm)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
     state = state.replace(
         params=optax.apply_updates(state.params, updates), opt_state=opt_state, opt_step=state.opt_step + 1
     )
-    return state, {"loss": total, "lr": current_lr(static, state), "entropy": entropy}
+    return state, {"loss": total, "lr": static.optim.lr(state.hp.lr, state.opt_step), "entropy": entropy}
 
 
 # Algorithm-specific DataFrame columns, in CONTRACT.md order after the common ones.

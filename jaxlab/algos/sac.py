@@ -39,41 +39,11 @@ from flax import struct
 
 from jaxlab.algos import distributions, replay
 from jaxlab.algos.networks import PolicyNet, QNet, SquashedGaussianPolicyNet, StateActionQNet, make_body
-from jaxlab.algos.optim import make_optimizer
+from jaxlab.algos.optim import OptimSettings, make_optimizer
 from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import VecEnv, VecEnvState
 
 DISCRETE_TARGET_ENTROPY_RATIO = 0.6  # target entropy = 0.6 log|A| for discrete actions
-
-
-@dataclass(frozen=True)
-class OptimSettings:
-    """The static part of one network's optimiser (`optim_spec`, clipping, LinearToZero)."""
-
-    name: str
-    eps: float
-    clip_grad: bool
-    lr_decay_steps: int | None  # grad steps over which lr decays linearly to zero (LinearToZero)
-
-    @classmethod
-    def from_spec(cls, net_spec: dict, grad_steps: int) -> OptimSettings:
-        decay = net_spec["lr_scheduler_spec"]["name"] == "LinearToZero"
-        return cls(
-            net_spec["optim_spec"]["name"],
-            net_spec["optim_spec"]["eps"],
-            net_spec["clip_grad_val"] is not None,
-            grad_steps if decay else None,
-        )
-
-    def make(self, lr: jax.Array, max_grad_norm: jax.Array | None) -> optax.GradientTransformation:
-        return make_optimizer(
-            self.name, lr, self.eps, max_grad_norm if self.clip_grad else None, self.lr_decay_steps
-        )
-
-    def lr(self, lr: jax.Array, grad_step: jax.Array) -> jax.Array:
-        if self.lr_decay_steps is None:
-            return lr
-        return optax.linear_schedule(lr, 0.0, self.lr_decay_steps)(grad_step)
 
 
 @dataclass(frozen=True)
