@@ -5,7 +5,7 @@
 For each run folder it picks the session with the best eval total_reward_ma, and a child process
 that blocks `import jax` loads its ckpt-best `net` with `jaxlab.export.load_policy` and plays
 gymnasium's env of the same name. Prints mean +- std return beside the issue's bar
-(CartPole-v1 >= 475, Pendulum-v1 >= -250).
+(CartPole-v1 >= 475, Pendulum-v1 >= -250). Exits 1 when any run misses its bar or cannot be played.
 """
 
 from __future__ import annotations
@@ -30,35 +30,57 @@ print(json.dumps([float(r) for r in returns]))
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="run folders data/{name}_{ts}")
-    parser.add_argument("--episodes", type=int, default=100)
-    args = parser.parse_args()
+def check(run: str, episodes: int) -> bool:
+    """Plays one run folder's best checkpoint and prints its line; False when it fails."""
     from jaxlab.enjoy import best_session
 
-    for run in args.runs:
-        run = run.rstrip("/")
+    run = run.rstrip("/")
+    try:
         (trial_spec,) = [f for f in os.listdir(run) if f.endswith("_t0_spec.json")]
         with open(os.path.join(run, trial_spec)) as f:
             spec = json.load(f)
         prefix = trial_spec[: -len("_spec.json")]
         session = best_session(run, prefix, spec["meta"]["max_session"])
-        checkpoint = os.path.join(run, "model", f"{prefix}_s{session}_ckpt-best_net_model.pt")
-        env_name = spec["env"]["name"]
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, checkpoint, env_name, str(args.episodes)], capture_output=True, text=True
-        )
-        if out.returncode:
-            sys.exit(f"{checkpoint}: {out.stderr.strip().splitlines()[-1]}")
-        returns = json.loads(out.stdout)
-        mean = sum(returns) / len(returns)
-        std = (sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5
-        bar = BARS.get(env_name)
-        verdict = "" if bar is None else ("  (>= %.0f: pass)" % bar if mean >= bar else "  (< %.0f: FAIL)" % bar)
-        print(f"{env_name:14s} {os.path.basename(checkpoint)}: {mean:8.2f} +- {std:6.2f} over {len(returns)} "
-              f"gymnasium episodes, JAX blocked{verdict}")
+    except (OSError, ValueError, KeyError) as error:  # SpecError is a ValueError; so is a bad unpack
+        print(f"{run}: FAIL, not a finished run folder ({type(error).__name__}: {error})")
+        return False
+    checkpoint = os.path.join(run, "model", f"{prefix}_s{session}_ckpt-best_net_model.pt")
+    env_name = spec["env"]["name"]
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, checkpoint, env_name, str(episodes)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        lines = out.stderr.strip().splitlines() or [f"exit status {out.returncode}"]
+        print(f"{checkpoint}: FAIL, {lines[-1]}")
+        return False
+    returns = json.loads(out.stdout)
+    mean = sum(returns) / len(returns)
+    std = (sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5
+    bar = BARS.get(env_name)
+    passed = bar is None or mean >= bar
+    verdict = "" if bar is None else (f"  (>= {bar:.0f}: pass)" if passed else f"  (< {bar:.0f}: FAIL)")
+    print(
+        f"{env_name:14s} {os.path.basename(checkpoint)}: {mean:8.2f} +- {std:6.2f} over {len(returns)} "
+        f"gymnasium episodes, JAX blocked{verdict}"
+    )
+    return passed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], epilog="Exit status: 0 when every run passes, 1 otherwise."
+    )
+    parser.add_argument("runs", nargs="+", help="run folders data/{name}_{ts}")
+    parser.add_argument("--episodes", type=int, default=100, help="gymnasium episodes per run (default 100)")
+    args = parser.parse_args()
+    if args.episodes < 1:
+        parser.error("--episodes must be at least 1")
+    results = [check(run, args.episodes) for run in args.runs]  # every run is played, failing or not
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,16 +1,18 @@
 """Learning quality: the shipped configs at SLM Lab's budgets, jaxlab's trial total_reward_ma beside
 SLM Lab's published v5 score.
 
-    python benchmarks/learning.py [config ...]
+    python benchmarks/learning.py [config ...] [--data-dir DIR]
 
 Each config runs through `jaxlab.experiment.run` (the CLI's code path) with its own sessions and
 budget; the trial total_reward_ma is the mean over sessions of the eval df's 100-row moving
-average at the end (CONTRACT.md). The run folders stay in data/ for inspection.
+average at the end (docs/output.md). The run folders go to --data-dir (default: a new temporary
+folder, printed) for inspection.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import tempfile
 
 from jaxlab import experiment, spec
 
@@ -29,11 +31,12 @@ BENCHMARKS = {
 }
 
 
-def main(configs: list[str]) -> None:
+def main(configs: list[str], data_dir: str) -> None:
+    print(f"run folders in {data_dir}")
     rows = []
     for config in configs or list(BENCHMARKS):
         run_spec = spec.load(config)
-        result = experiment.run(run_spec, "train", progress=False)
+        result = experiment.run(run_spec, "train", data_dir, progress=False)
         train_ma = [rows_[-1]["total_reward_ma"] for rows_ in result.frames.rows]
         rows.append((config, run_spec, result, sum(train_ma) / len(train_ma), BENCHMARKS.get(config)))
     print(f"\n{'config':36s} {'sessions':>8s} {'frames':>9s} {'wall s':>7s} {'jaxlab':>9s} {'(train)':>9s} {'SLM Lab':>8s}")
@@ -48,4 +51,8 @@ def main(configs: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="*", help=f"configs to run (default: all of {', '.join(BENCHMARKS)})")
+    parser.add_argument("--data-dir", help="where the run folders go (default: a new temporary folder)")
+    args = parser.parse_args()
+    main(args.configs, args.data_dir or tempfile.mkdtemp(prefix="jaxlab_learning_"))

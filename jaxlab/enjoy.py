@@ -1,6 +1,6 @@
 """Enjoy mode, SLM Lab style: replay a trained policy.
 
-`python -m jaxlab.run CONFIG enjoy@data/<run>/<name>_t0_spec.json [--episodes N] [--render]` picks
+`python -m jaxlab.run [SPEC] enjoy@data/<run>/<name>_t0_spec.json [--episodes N] [--render]` picks
 the session with the best eval `total_reward_ma`, loads its ckpt-best weights into the exported
 torch policy and plays it: on the real gymnasium env where there is one (classic control), in the
 JAX env otherwise (MinAtar). `--render` writes a GIF of the first episode into the run folder.
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from jaxlab.io.paths import TRIAL_SPEC, RunPaths
 from jaxlab.spec import SpecError
 
 GYMNASIUM_TWINS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0")
-TRIAL_SPEC = re.compile(r"(?P<name>.+)_t(?P<trial>\d+)_spec\.json")
 
 
 @dataclass
@@ -29,12 +28,12 @@ class EnjoyResult:
     gif: str | None
 
 
-def best_session(folder: str, prefix: str, num_sessions: int) -> int:
+def best_session(paths: RunPaths, trial: int, num_sessions: int) -> int:
     """The session whose eval total_reward_ma is highest (the train one where eval metrics are missing)."""
     scores = []
     for s in range(num_sessions):
         for kind in ("eval", "train"):
-            path = os.path.join(folder, "info", f"{prefix}_s{s}_session_metrics_scalar_{kind}.json")
+            path = paths.session_metrics(trial, s, kind, scalar=True)
             if os.path.exists(path):
                 with open(path) as f:
                     value = json.load(f).get("total_reward_ma")
@@ -43,7 +42,7 @@ def best_session(folder: str, prefix: str, num_sessions: int) -> int:
         else:
             scores.append(-np.inf)
     if not np.isfinite(scores).any():
-        raise SpecError(f"{folder} has no session metrics yet — let the run finish, or run python -m jaxlab.retro on it")
+        raise SpecError(f"{paths.root} has no session metrics yet — let the run finish, or run python -m jaxlab.retro on it")
     return int(np.argmax(scores))
 
 
@@ -56,14 +55,13 @@ def enjoy(config_spec: dict, trial_spec_path: str, episodes: int, render: bool) 
     if match["name"] != config_spec["name"]:
         raise SpecError(
             f"enjoy@{trial_spec_path} is a run of {match['name']!r}, but the spec given is {config_spec['name']!r}"
-            " — pass that run's own spec"
+            " — pass that run's own spec, or none"
         )
-    folder = os.path.dirname(trial_spec_path) or "."
+    paths, trial = RunPaths(os.path.dirname(trial_spec_path) or ".", match["name"]), int(match["trial"])
     with open(trial_spec_path) as f:
         trial_spec = json.load(f)
-    prefix = f"{match['name']}_t{match['trial']}"
-    session = best_session(folder, prefix, trial_spec["meta"]["max_session"])
-    checkpoint = os.path.join(folder, "model", f"{prefix}_s{session}_ckpt-best_net_model.pt")
+    session = best_session(paths, trial, trial_spec["meta"]["max_session"])
+    checkpoint = paths.model(trial, session, "net", best=True)
     try:
         policy = load_policy(checkpoint)
     except ExportError as error:
@@ -83,7 +81,7 @@ def enjoy(config_spec: dict, trial_spec_path: str, episodes: int, render: bool) 
         if render:
             from jaxlab.io.gif import write_gif
 
-            gif = os.path.join(folder, f"{prefix}_s{session}_enjoy.gif")
+            gif = paths.enjoy_gif(trial, session)
             write_gif(gif, frames)
     else:
         if render:
@@ -96,7 +94,6 @@ def play_jax_env(policy, env_spec: dict, episodes: int, seed: int = 0) -> np.nda
     """Returns of `episodes` episodes of a torch policy in the JAX env (for envs without a gymnasium
     twin): the engine's own eval rollout, with the torch policy called back from inside it."""
     import jax
-    import torch
 
     from jaxlab import envs
 
@@ -107,8 +104,8 @@ def play_jax_env(policy, env_spec: dict, episodes: int, seed: int = 0) -> np.nda
         action_shape = jax.ShapeDtypeStruct((episodes, env.action_dim), np.float32)
 
     def torch_actions(obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return policy(torch.from_numpy(np.array(obs))).numpy().astype(action_shape.dtype)  # a writable copy
+        # A batch [episodes, *obs_shape] of numpy observations in, a batch of numpy actions out.
+        return np.asarray(policy(obs)).astype(action_shape.dtype)
 
     def act(obs, _key):
         return jax.pure_callback(torch_actions, action_shape, obs)

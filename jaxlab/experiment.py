@@ -4,8 +4,6 @@ hands each call's checkpoint rows to io. Nothing numeric happens here."""
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +34,11 @@ from jaxlab.engine import (
     snapshot,
     stop_sessions,
 )
+from jaxlab.interrupt import Interrupt, SaveRecord
 from jaxlab.io import analysis, checkpoints, graphs, specs, train_state
 from jaxlab.io import log as run_log
 from jaxlab.io.files import zip_folder
-from jaxlab.io.paths import RunPaths
+from jaxlab.io.paths import FolderInUse, RunPaths, release
 from jaxlab.io.progress import Progress
 from jaxlab.io.session_df import SessionFrames
 from jaxlab.io.tensorboard import SessionWriters
@@ -66,6 +65,7 @@ class TrialResult:
     train_seconds: float
     total_frames: int  # per session
     interrupted: int | None = None  # the signal that stopped it early
+    all_diverged: bool = False  # every session went non-finite
 
     @property
     def metrics(self) -> dict:
@@ -139,32 +139,6 @@ def dev_spec(spec: dict) -> dict:
     return spec
 
 
-class Interrupt:
-    """SIGINT/SIGTERM while training: the loop stops at the next call boundary and the run saves all it has.
-    A second signal stops at once (KeyboardInterrupt); files already written stay whole."""
-
-    def __init__(self):
-        self.signal: int | None = None
-        self._previous: dict = {}
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        if self.signal is not None:
-            raise KeyboardInterrupt
-        self.signal = signum
-        run_log.get().warning(
-            f"{signal.Signals(signum).name}: finishing the current call and saving everything (again to stop at once)"
-        )
-
-    def __enter__(self) -> Self:
-        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-
 class SuccessiveHalving:
     """ASHA's rule, applied to the trials of vmapped programs as they pass each rung together: at
     `grace_period * reduction_factor**k` frames a trial continues only if its total_reward_ma is at or above
@@ -197,11 +171,12 @@ class TrialGroup:
 
     def __init__(
         self, specs: dict[int, dict], built: Built, hps: list[Any], paths: RunPaths, png_renderer: PngRenderer,
-        verbose: bool = False, progress: bool = True, samples: dict[int, dict] | None = None,
+        interrupt: Interrupt, record: SaveRecord, verbose: bool = False, progress: bool = True, samples: dict[int, dict] | None = None,
         halving: SuccessiveHalving | None = None, report: Callable[[int, dict[int, float]], None] | None = None,
         resumable: bool = False, resume: bool = False,
     ):
         self.specs, self.built, self.paths, self.png_renderer = specs, built, paths, png_renderer
+        self.interrupt, self.record = interrupt, record
         self.trials = sorted(specs)
         self.spec = specs[self.trials[0]]  # the group's shared settings
         self.sessions_per_trial = self.spec["meta"]["max_session"]
@@ -242,11 +217,11 @@ class TrialGroup:
             self.first = saved["first"]
             self.random_baseline = baseline.result()
         batches = "" if batch == self.num_sessions else f", run in {self.num_sessions // batch} batches of {batch} to fit device memory"
-        trials = f"{len(self.trials)} trials x {self.sessions_per_trial}" if len(self.trials) > 1 else f"{batch}"
+        trials = f"{len(self.trials)} trials x {_sessions(self.sessions_per_trial)}" if len(self.trials) > 1 else _sessions(batch)
         devices = session_sharding(batch).mesh.size
         on = f" sharded over {devices} {jax.devices()[0].platform.upper()} devices" if devices > 1 else ""
         self.log.info(
-            f"compiled in {engine.compile_seconds:.1f} s (one program for {trials} sessions{on}{batches}); "
+            f"compiled in {engine.compile_seconds:.1f} s (one program for {trials}{on}{batches}); "
             f"random-policy baseline {self.random_baseline:.2f}"
         )
         for trial in self.trials:
@@ -259,37 +234,48 @@ class TrialGroup:
         self.status = np.full(self.num_sessions, RUNNING)
         if self.resume:
             self._reload(saved)
-        self.tensorboard = SessionWriters(f"{self.paths.root}/log", [self._prefix(g) for g in range(self.num_sessions)])
+        session_dirs = [self.paths.tensorboard_dir(*self._trial_session(g)) for g in range(self.num_sessions)]
+        self.tensorboard = SessionWriters(session_dirs, fresh=self.resume)
+        if self.resume:  # the event files hold exactly the CSVs' rows: no step twice
+            self._add_tensorboard_rows(0, self.train_frames.rows, self.eval_frames.rows)
         self.best_host, self.best_unsaved, self.best_saved_at = None, set(), 0.0
         self.frames_written_at, self.frames_write_seconds, self.frames_run = 0.0, 0.0, 0
         progress = Progress(plan.total_frames * self.num_sessions, self.num_sessions, enabled=self.show_progress)
-        start = time.perf_counter() - saved["wall_t"]  # a resumed run's wall_t goes on from where it stopped
-        self.state_saved_at, self.interrupted, finished = time.perf_counter(), None, False
+        started_now = time.perf_counter()
+        start = started_now - saved["wall_t"]  # a resumed run's wall_t goes on from where it stopped
+        self.state_saved_at, self.interrupted, finished = started_now, None, False
         try:
-            with Interrupt() as interrupt:
-                for first in range(self.first, self.num_sessions, batch):
-                    self.first = first
-                    if self.state is None:  # the next batch of sessions
-                        self.state = self._init(self.first)
-                    self._train(engine, plan, progress, start, saved["done"], interrupt)
-                    saved["done"] = 0
-                    if interrupt.signal is not None:
-                        self.interrupted = interrupt.signal
-                        break
-                    self._save_batch()
-                finished = self.interrupted is None
+            for first in range(self.first, self.num_sessions, batch):
+                self.first = first
+                if self.state is None:  # the next batch of sessions
+                    self.state = self._init(self.first)
+                self._train(engine, plan, progress, start, saved["done"])
+                saved["done"] = 0
+                if self.interrupt.signal is not None:
+                    self.interrupted = self.interrupt.signal
+                    break
+                self._save_batch()
+            finished = self.interrupted is None
         finally:
             progress.close()
-            train_seconds = time.perf_counter() - start
+            train_seconds = time.perf_counter() - started_now  # this run's part: frames/s of what it ran
+            # Quick and most wanted first (a second signal may stop the rest): rows and weights, then the
+            # training state, then metrics and graphs.
+            self.tensorboard.close()
+            self._write_frames()
+            if self.state is not None:  # interrupted mid-batch
+                self._save_weights()
             if self.interrupted is not None and self.state_dir:
                 self._save_train_state(time.perf_counter() - start)
+            self.state = None
             trial_metrics = self._finish()
+            self.record.outputs_written = True
             if finished and self.state_dir:
                 train_state.remove(self.state_dir)  # nothing left to resume
-        self._summarise(train_seconds)
+        self._summarise(train_seconds, trial_metrics)
         return TrialResult(
             self.paths, self.train_frames, trial_metrics, engine.compile_seconds, train_seconds, plan.total_frames,
-            self.interrupted,
+            self.interrupted, bool((self.status == DIVERGED).all()),
         )
 
     def _reload(self, saved: dict) -> None:
@@ -313,7 +299,8 @@ class TrialGroup:
         status = self.status.copy()
         status[self.first : self.first + self.batch] = np.asarray(self.state.status)
         train_state.save(self.state_dir, self.state, {
-            "first": self.first, "done": done, "wall_t": wall_t, "status": status.tolist(),
+            "first": self.first, "done": done, "frame": done * self.plan.frames_per_checkpoint, "wall_t": wall_t,
+            "status": status.tolist(),
             "train_rows": [len(rows) for rows in self.train_frames.rows],
             "eval_rows": [len(rows) for rows in self.eval_frames.rows],
         })
@@ -344,7 +331,7 @@ class TrialGroup:
         trials = ", ".join(map(str, self.trials))
         self.log.info(
             f"trial{'s' if len(self.trials) > 1 else ''} {trials}: {spec['agent']['algorithm']['name']} on "
-            f"{spec['env']['name']}, {self.sessions_per_trial} sessions x {spec['env']['num_envs']} envs, "
+            f"{spec['env']['name']}, {_sessions(self.sessions_per_trial)} x {spec['env']['num_envs']} envs, "
             f"{plan.num_checkpoints} checkpoints to {plan.total_frames:,} frames"
         )
         if plan.frames_per_checkpoint != meta["log_frequency"]:
@@ -355,13 +342,14 @@ class TrialGroup:
         if meta["rigorous_eval"] and plan.frames_per_eval != meta["eval_frequency"]:
             self.log.info(f"eval_frequency {meta['eval_frequency']} rounded to {plan.frames_per_eval} frames")
 
-    def _train(self, engine: Engine, plan: Plan, progress: Progress, start: float, done: int, interrupt: Interrupt) -> None:
+    def _train(self, engine: Engine, plan: Plan, progress: Progress, start: float, done: int) -> None:
         """Checkpoints `done` .. the last. Dispatch the next call before handling the last one's rows, so files
         are written while the device trains. The checkpoints per call adapt to about SECONDS_PER_CALL of work.
         The loop waits for the last call before going on at each successive-halving rung (the cut needs the
         rung's rows) and every TRAIN_STATE_SECONDS (the saved state must match the rows written), and stops
         dispatching on SIGINT/SIGTERM."""
         rungs = self.halving.rungs(plan) if self.halving else {}
+        interrupt = self.interrupt
         chunk, pending, last_end = 1, None, time.perf_counter() - start
         try:
             while (done < plan.num_checkpoints and interrupt.signal is None) or pending is not None:
@@ -400,7 +388,7 @@ class TrialGroup:
             self.state = stop_sessions(self.state, [g - self.first for g in sessions])
             self.status[sessions] = STOPPED
         kept = sorted(set(values) - set(stopped))
-        self.log.info(f"successive halving at {rung:,} frames: trials {kept} continue, trials {sorted(stopped)} stop")
+        self.log.info(f"successive halving at {rung:,} frames: {_trials_in_words(kept)} continue, {_trials_in_words(stopped)} stop")
         if self.report is not None:  # a scheduler outside may end the program here: first save all it has
             self._write_frames()
             self._save_weights()
@@ -419,10 +407,7 @@ class TrialGroup:
         if self.eval_frames is not self.train_frames:
             eval_rows = {**host, "total_reward": host["eval_total_reward"], "total_reward_ma": host["eval_total_reward_ma"]}
             new_eval = self.eval_frames.append(eval_rows, wall_t, self.first, written & host["evaluated"])
-        for s, session_rows in enumerate(new_train):
-            self.tensorboard.add_rows(self.first + s, "train", session_rows)
-            if self.eval_frames is not self.train_frames:  # otherwise the eval scalars are the train ones
-                self.tensorboard.add_rows(self.first + s, "eval", new_eval[s])
+        self._add_tensorboard_rows(self.first, new_train, new_eval)
         self._note_divergence(host)
         improved = np.flatnonzero(host["best_improved"].any(axis=0))
         if improved.size:  # the only device-to-host copy of weights during training
@@ -451,10 +436,19 @@ class TrialGroup:
             self.status[g] = DIVERGED
             rows = self.train_frames.rows[g]
             after = f"after frame {rows[-1]['frame']:,}" if rows else "before its first checkpoint"
+            others = (self.status == RUNNING).sum()
+            rest = f"the other {others} session{'s' if others != 1 else ''} train on" if others else "no session is left training"
             self.log.warning(
                 f"session {self._prefix(g)} diverged (non-finite loss or params) {after}: it is frozen with its"
-                " last finite policy; the other sessions train on"
+                f" last finite policy; {rest}"
             )
+
+    def _add_tensorboard_rows(self, first: int, train_rows: list[list[dict]], eval_rows: list[list[dict]]) -> None:
+        """TensorBoard scalars of sessions first, first + 1, ... from their new train and eval rows."""
+        for s, session_rows in enumerate(train_rows):
+            self.tensorboard.add_rows(first + s, "train", session_rows)
+            if self.eval_frames is not self.train_frames:  # otherwise the eval scalars are the train ones
+                self.tensorboard.add_rows(first + s, "eval", eval_rows[s])
 
     def _save_best(self) -> None:
         """Write the ckpt-best files of the sessions whose best improved since they were last written."""
@@ -466,14 +460,16 @@ class TrialGroup:
         """Write one session's networks from a host copy of its batch's policies."""
         policy = jax.tree.map(lambda x: np.asarray(x[g - self.first]), policy)
         checkpoints.save_networks(
-            f"{self.paths.root}/model", self._prefix(g), self.algo.nets(policy.params), policy.obs_stats, best_checkpoint
+            self.paths, *self._trial_session(g), self.algo.nets(policy.params), policy.obs_stats, best_checkpoint
         )
 
     def _write_frames(self) -> None:
-        for g in range(self.num_sessions):
-            trial, s = self._trial_session(g)
-            self.train_frames.write(g, self.paths.session_df(trial, s, "train"))
-            self.eval_frames.write(g, self.paths.session_df(trial, s, "eval"))
+        with self.record.lock:  # a second signal waits for these files, so that its words are true
+            for g in range(self.num_sessions):
+                trial, s = self._trial_session(g)
+                self.train_frames.write(g, self.paths.session_df(trial, s, "train"))
+                self.eval_frames.write(g, self.paths.session_df(trial, s, "eval"))
+            self.record.rows_frame = max((rows[-1]["frame"] for rows in self.train_frames.rows if rows), default=0)
 
     def _save_weights(self) -> None:
         """The ckpt-best and final (current) weights of the batch of sessions under way."""
@@ -481,6 +477,7 @@ class TrialGroup:
         final = jax.device_get(snapshot(self.state.train))
         for g in range(self.first, self.first + self.batch):
             self._save_networks(final, g, best_checkpoint=False)
+        self.record.final_weights = True
 
     def _save_batch(self) -> None:
         """The weights of the batch of sessions that just trained; the next batch starts afresh."""
@@ -488,20 +485,16 @@ class TrialGroup:
         self.state = None
 
     def _finish(self) -> dict[int, dict]:
-        """Everything the trials leave when they end, normally or not: final weights, metrics, graphs."""
-        self.tensorboard.close()
-        self._write_frames()
-        if self.state is not None:  # interrupted mid-batch
-            self._save_batch()
-        if not any(self.train_frames.rows):  # stopped before the first row
-            return {}
+        """The metrics and graphs of the trials, when they end normally or not."""
         per_trial = self.sessions_per_trial
         figures, trial_metrics = {}, {}
         for i, trial in enumerate(self.trials):
             diverged = np.flatnonzero(self.status[i * per_trial : (i + 1) * per_trial] == DIVERGED).tolist()
-            if diverged:  # the trial spec records them, so retro-analysis counts them too
-                runtime_meta = {**self._runtime_meta(trial), "diverged_sessions": diverged}
-                specs.write_trial_spec(self.paths, trial, self.specs[trial], runtime_meta)
+            ended = {"diverged_sessions": diverged} if diverged else {}
+            if self.interrupted is not None:
+                ended["interrupted_at_frame"] = self.record.rows_frame
+            if ended:  # the trial spec records them, so retro-analysis counts them too
+                specs.write_trial_spec(self.paths, trial, self.specs[trial], {**self._runtime_meta(trial), **ended})
             trial_metrics[trial], trial_figures = analysis.analyze_trial(
                 self.paths, trial, per_trial, self.random_baseline, len(diverged)
             )
@@ -509,17 +502,32 @@ class TrialGroup:
         analysis.write_figures(self.paths, figures, self.png_renderer.ready())
         return trial_metrics
 
-    def _summarise(self, seconds: float) -> None:
-        if not any(self.train_frames.rows):
-            return
+    def _summarise(self, seconds: float, trial_metrics: dict[int, dict]) -> None:
+        """The end of the trials in the log: each session's train total_reward_ma, the trial's eval score, and
+        the frames this run trained (a resumed run: since it resumed) over the time it took."""
         ma = np.array([rows[-1]["total_reward_ma"] if rows else np.nan for rows in self.train_frames.rows])
-        total = self.frames_run  # what the program ran (stopped sessions included), this time
         for i, trial in enumerate(self.trials):
             per_session = np.round(ma[i * self.sessions_per_trial : (i + 1) * self.sessions_per_trial], 2).tolist()
-            self.log.info(f"trial {trial} done: total_reward_ma per session {per_session}")
+            how = "done" if self.interrupted is None else f"stopped at frame {self.record.rows_frame:,}"
+            scores = trial_metrics.get(trial, {})
+            score = scores.get("total_reward_ma")
+            evaluated = f"; trial total_reward_ma {score:.2f}, strength {scores['strength']:.2f}" if score is not None else ""
+            self.log.info(f"trial {trial} {how}: train total_reward_ma per session {per_session}{evaluated}")
+        total = self.frames_run  # what the program ran (stopped sessions included), this time
         self.log.info(
-            f"{total:,} frames in {seconds:.1f} s ({total / seconds:,.0f} frames/s over {self.num_sessions} sessions)"
+            f"{total:,} frames in {seconds:.1f} s ({total / max(seconds, 1e-9):,.0f} frames/s over"
+            f" {_sessions(self.num_sessions)})"
         )
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session{'s' if count != 1 else ''}"
+
+
+def _trials_in_words(trials: list[int]) -> str:
+    if not trials:
+        return "no trials"
+    return f"trial{'s' if len(trials) > 1 else ''} {', '.join(map(str, sorted(trials)))}"
 
 
 class PngRenderer:
@@ -562,7 +570,7 @@ class PngRenderer:
 
 
 def start_run(spec: dict, mode: str, data_dir: str, log_trials: list[int]) -> RunPaths:
-    """The run folder, its text log(s) and `{name}_spec.json`."""
+    """Claim the run folder; its text log(s) and `{name}_spec.json`."""
     paths = RunPaths.create(spec["name"], data_dir)
     log = run_log.setup([paths.log_file(t) for t in log_trials], verbose=mode == "dev")
     log.info(f"{mode} run of {spec['name']}: output in {paths.root}")
@@ -570,61 +578,125 @@ def start_run(spec: dict, mode: str, data_dir: str, log_trials: list[int]) -> Ru
     return paths
 
 
+def resume_command(paths: RunPaths) -> str:
+    return f"python -m jaxlab.run train@{paths.root}"
+
+
 def run(spec: dict, mode: str = "train", data_dir: str = "data", progress: bool = True) -> TrialResult:
     """Run a spec in `train` or `dev` mode and write its folder under `data_dir`."""
     verbose = mode == "dev"
+    built = build_engine(dev_spec(spec) if verbose else spec)
     if verbose:
-        spec = dev_spec(spec)
-    built = build_engine(spec)
+        spec, built = cap_dev_frames(dev_spec(spec), built)
     check_sizes(built, spec["meta"]["max_session"])  # before the run folder exists
     paths = start_run(spec, mode, data_dir, [0])
-    with PngRenderer(paths.root) as renderer:
-        result = TrialGroup(
-            {0: spec}, built, [built.hp], paths, renderer, verbose=verbose, progress=progress, resumable=True
-        ).run()
-    return _end(paths, result)
-
-
-def resume(spec: dict, folder: str, progress: bool = True) -> TrialResult:
-    """`train@data/<run>`: go on with an interrupted train-mode run, in its folder, to max_frame. The rows it
-    adds equal those of a run that was never interrupted (same device)."""
+    record = SaveRecord(paths.root, built.plan.total_frames, resume_command(paths), paths.train_state_dir(0))
     try:
-        paths = RunPaths.existing(folder)
+        with Interrupt(record) as interrupt, PngRenderer(paths.root) as renderer:
+            result = TrialGroup(
+                {0: spec}, built, [built.hp], paths, renderer, interrupt, record, verbose=verbose, progress=progress,
+                resumable=True,
+            ).run()
+        return _end(paths, result)
+    finally:
+        release(paths.root)
+
+
+def cap_dev_frames(spec: dict, built: Built) -> tuple[dict, Built]:
+    """`dev` runs at most DEV_MAX_FRAME frames: the whole checkpoints that fit (at least one)."""
+    plan = built.plan
+    if plan.total_frames <= DEV_MAX_FRAME:
+        return spec, built
+    frames = max(1, DEV_MAX_FRAME // plan.frames_per_checkpoint) * plan.frames_per_checkpoint
+    spec = {**spec, "env": {**spec["env"], "max_frame": frames}}
+    return spec, build_engine(spec)
+
+
+def resume(folder: str, spec_file: str | None = None, overrides: list[str] = (), progress: bool = True) -> TrialResult:
+    """`train@data/<run>`: go on with an interrupted train-mode run, in its folder, from the spec it started
+    with (its `{name}_spec.json`, or `spec_file`), with `overrides`. That must be the spec the run started
+    with, except for a higher env.max_frame (train further). The rows it adds equal those of a run that was
+    never interrupted (same device, same max_frame)."""
+    try:
+        paths = RunPaths.existing(folder, lock=True)
     except ValueError as error:
         raise SpecError(f"train@{folder}: {error}") from None
-    started = spec_module.load(os.path.join(paths.root, f"{paths.name}_spec.json"))
-    if difference := spec_module.first_difference(spec, started):
+    except FolderInUse as error:
+        raise SpecError(f"train@{folder}: {error} — wait for it to end") from None
+    try:
+        started = stored_spec(paths)
+        given = spec_module.load(spec_file or paths.spec(), overrides)
+        spec = _check_resumable(paths, given, started)
+        built = build_engine(spec)
+        check_sizes(built, spec["meta"]["max_session"])
+        log = run_log.setup([paths.log_file(0)])
+        log.info(f"resuming {paths.root}")
+        if spec["env"]["max_frame"] != started["env"]["max_frame"]:
+            log.info(f"training further: env.max_frame raised from {started['env']['max_frame']:,} to {spec['env']['max_frame']:,}")
+            specs.write_spec(paths, spec)
+        record = SaveRecord(paths.root, built.plan.total_frames, resume_command(paths), paths.train_state_dir(0))
+        with Interrupt(record) as interrupt, PngRenderer(paths.root) as renderer:
+            result = TrialGroup(
+                {0: spec}, built, [built.hp], paths, renderer, interrupt, record, progress=progress, resumable=True,
+                resume=True,
+            ).run()
+        return _end(paths, result)
+    finally:
+        release(paths.root)
+
+
+def stored_spec(paths: RunPaths) -> dict:
+    """The spec a run folder's run started with (`{name}_spec.json`: overrides applied)."""
+    if not os.path.isfile(paths.spec()):
+        raise SpecError(f"train@{paths.root}: no {os.path.basename(paths.spec())} — it is not a jaxlab run folder")
+    return spec_module.load(paths.spec())
+
+
+def _check_resumable(paths: RunPaths, given: dict, started: dict) -> dict:
+    """The spec to resume with: `given`, when it equals `started` but for a raised env.max_frame."""
+    wanted, was = given["env"]["max_frame"], started["env"]["max_frame"]
+    same_frames = {**given, "env": {**given["env"], "max_frame": was}}
+    if difference := spec_module.first_difference(same_frames, started):
         raise SpecError(
-            f"train@{folder}: {difference} — resume with the spec the run started with ({paths.name}_spec.json in the folder)"
+            f"train@{paths.root}: {difference} — resume with the spec the run started with (leave out the spec file"
+            f" to use its {os.path.basename(paths.spec())}); only env.max_frame may be raised, to train further"
+        )
+    if wanted < was:
+        raise SpecError(
+            f"train@{paths.root}: env.max_frame = {wanted:,} is below the run's {was:,} — resume can only train"
+            " further (raise env.max_frame, or leave it)"
         )
     if not train_state.exists(paths.train_state_dir(0)):
         raise SpecError(
-            f"train@{folder}: no saved training state (model/{paths.trial_prefix(0)}_train_state/) — only a train run"
-            " stopped by Ctrl-C or SIGTERM can be resumed; a finished run has nothing left to train"
+            f"train@{paths.root}: no saved training state (model/{paths.trial_prefix(0)}_train_state/) — only a train"
+            " run stopped by Ctrl-C or SIGTERM can be resumed; a finished run has nothing left to train"
         )
-    built = build_engine(started)
-    check_sizes(built, started["meta"]["max_session"])
-    run_log.setup([paths.log_file(0)]).info(f"resuming {paths.root}")
-    with PngRenderer(paths.root) as renderer:
-        result = TrialGroup(
-            {0: started}, built, [built.hp], paths, renderer, progress=progress, resumable=True, resume=True
-        ).run()
-    return _end(paths, result)
+    return given
 
 
 class Interrupted(Exception):
     """A run stopped by SIGINT/SIGTERM, after writing everything it had."""
 
-    def __init__(self, root: str, signum: int, resumable: bool):
+    def __init__(self, root: str, signum: int, resume_command: str | None):
         super().__init__(root)
-        self.root, self.signum, self.resumable = root, signum, resumable
+        self.root, self.signum, self.resume_command = root, signum, resume_command
+
+
+class AllDiverged(Exception):
+    """Every session of the run went non-finite; its folder holds their rows up to then."""
+
+    def __init__(self, root: str):
+        super().__init__(root)
+        self.root = root
 
 
 def _end(paths: RunPaths, result: TrialResult) -> TrialResult:
     """Zip a finished run; an interrupted one stays unzipped, ready to resume."""
     if result.interrupted is not None:
-        raise Interrupted(paths.root, result.interrupted, resumable=True)
+        raise Interrupted(paths.root, result.interrupted, resume_command(paths))
     run_log.get().info(f"zipped to {zip_folder(paths.root)}")
+    if result.all_diverged:
+        raise AllDiverged(paths.root)
     return result
 
 
@@ -683,11 +755,15 @@ class SearchPlan:
             builts, groups, SuccessiveHalving(**scheduler) if scheduler["grace_period"] else None,
         )
 
-    def group(self, index: int, paths: RunPaths, renderer: PngRenderer, progress: bool, report=None) -> TrialGroup:
+    def group(
+        self, index: int, paths: RunPaths, renderer: PngRenderer, interrupt: Interrupt, record: SaveRecord,
+        progress: bool, report=None,
+    ) -> TrialGroup:
         trials = self.groups[index]
         return TrialGroup(
             {t: self.specs[t] for t in trials}, self.builts[trials[0]], [self.builts[t].hp for t in trials], paths,
-            renderer, progress=progress, samples={t: self.samples[t] for t in trials}, halving=self.halving, report=report,
+            renderer, interrupt, record, progress=progress, samples={t: self.samples[t] for t in trials},
+            halving=self.halving, report=report,
         )
 
 
@@ -695,33 +771,45 @@ def search(spec: dict, data_dir: str = "data", progress: bool = True, keep: int 
     """`search` mode: `meta.max_trial` trials drawn from the spec's search block, one compiled program per
     group of trials that differ only in floats; experiment_df and multi-trial graphs at the end."""
     plan = SearchPlan.draw(spec)
+    if spec["meta"]["search_backend"] == "ray":
+        from jaxlab import ray_search
+
+        ray_search.check_installed()  # before anything is written
     paths = start_run(spec, "search", data_dir, list(plan.specs))
+    try:
+        return _search(spec, plan, paths, progress, keep)
+    finally:
+        release(paths.root)
+
+
+def _search(spec: dict, plan: SearchPlan, paths: RunPaths, progress: bool, keep: int | None) -> ExperimentResult:
     log = run_log.get()
     sizes = ", ".join(str(len(group)) for group in plan.groups)
     log.info(
         f"search: {len(plan.specs)} trials in {len(plan.groups)} compiled program{'s' if len(plan.groups) > 1 else ''}"
         f" (trials per program: {sizes}) on the {spec['meta']['search_backend']} backend"
     )
-    with PngRenderer(paths.root) as renderer:
+    record = SaveRecord(paths.root, max(built.plan.total_frames for built in plan.builts))
+    with Interrupt(record) as interrupt, PngRenderer(paths.root) as renderer:
+        programs = []
         if spec["meta"]["search_backend"] == "ray":
             from jaxlab import ray_search
 
-            ray_search.run_groups(spec, plan, paths, renderer)
-            programs = []  # their results stay in Ray's workers; the folder has everything
+            ray_search.run_groups(spec, plan, paths, renderer)  # the results stay in Ray's workers, the files here
         else:
-            programs = []
             for i in range(len(plan.groups)):
-                programs.append(plan.group(i, paths, renderer, progress).run())
+                programs.append(plan.group(i, paths, renderer, interrupt, record, progress).run())
                 if programs[-1].interrupted is not None:
                     break
-        finished = {t: sample for t, sample in plan.samples.items() if os.path.exists(analysis.trial_metrics_path(paths, t))}
-        experiment_df, figures = analysis.analyze_experiment(paths, finished)
+        analysed = {t: sample for t, sample in plan.samples.items() if os.path.exists(paths.trial_metrics(t, scalar=False))}
+        interrupted = {t for program in programs if program.interrupted is not None for t in program.trial_metrics}
+        experiment_df, figures = analysis.analyze_experiment(paths, analysed, interrupted)
         analysis.write_figures(paths, figures, renderer.ready())
     if programs and programs[-1].interrupted is not None:
-        raise Interrupted(paths.root, programs[-1].interrupted, resumable=False)
+        raise Interrupted(paths.root, programs[-1].interrupted, None)
     best = experiment_df.iloc[0]
     log.info(f"best trial {int(best['trial'])}: strength {best['strength']:.2f}, total_reward_ma {best['total_reward_ma']:.2f}")
     if keep is not None:
-        checkpoints.keep_trials(f"{paths.root}/model", paths, experiment_df["trial"].tolist()[:keep])
+        checkpoints.keep_trials(paths, experiment_df["trial"].tolist()[:keep])
     log.info(f"zipped to {zip_folder(paths.root)}")
     return ExperimentResult(paths, experiment_df, programs)

@@ -15,12 +15,22 @@ import os
 import tempfile
 
 from jaxlab.experiment import PngRenderer, SearchPlan
+from jaxlab.interrupt import Interrupt, SaveRecord
 from jaxlab.io import analysis
 from jaxlab.io import log as run_log
 from jaxlab.io.paths import RunPaths
 from jaxlab.spec import SpecError
 
+RAY_INSTALL = 'pip install -e ".[ray]"'  # as the README says
 METRIC = "total_reward_ma"  # the best running trial's eval total_reward_ma at the rung
+
+
+def check_installed() -> None:
+    """Refuse a Ray search where Ray Tune is not installed, with the README's install command."""
+    try:
+        import ray.tune  # noqa: F401
+    except ImportError:
+        raise SpecError(f"meta.search_backend: ray needs Ray Tune — {RAY_INSTALL}, or use search_backend: local") from None
 
 
 def run_groups(spec: dict, plan: SearchPlan, paths: RunPaths, renderer: PngRenderer) -> None:
@@ -29,12 +39,10 @@ def run_groups(spec: dict, plan: SearchPlan, paths: RunPaths, renderer: PngRende
     if "RAY_ADDRESS" not in os.environ:
         # A local instance only: Ray then uses the loopback address instead of the host's (read when ray is imported).
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    try:
-        import ray
-        from ray import tune
-        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    except ImportError:
-        raise SpecError("meta.search_backend: ray needs Ray Tune — pip install 'jaxlab[ray]', or use search_backend: local") from None
+    check_installed()
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     meta = spec["meta"]
     resources = {"cpu": meta["search_resources"]["num_cpus"], "gpu": meta["search_resources"]["num_gpus"]}
@@ -46,8 +54,9 @@ def run_groups(spec: dict, plan: SearchPlan, paths: RunPaths, renderer: PngRende
         run_log.setup([os.path.join(root, "log", f"{paths.trial_prefix(t)}.log") for t in worker_plan.groups[index]])
         folder = RunPaths(root, paths.name)
         report = lambda frames, values: tune.report({"frame": frames, METRIC: max(values.values(), default=float("nan"))})
-        with PngRenderer(root) as worker_renderer:
-            result = worker_plan.group(index, folder, worker_renderer, progress=False, report=report).run()
+        record = SaveRecord(root, worker_plan.builts[worker_plan.groups[index][0]].plan.total_frames)
+        with Interrupt(record) as interrupt, PngRenderer(root) as worker_renderer:
+            result = worker_plan.group(index, folder, worker_renderer, interrupt, record, False, report).run()
         tune.report({"frame": result.total_frames, METRIC: max(m["total_reward_ma"] for m in result.trial_metrics.values())})
 
     halving = plan.halving
@@ -81,7 +90,7 @@ def run_groups(spec: dict, plan: SearchPlan, paths: RunPaths, renderer: PngRende
 def finish_stopped(plan: SearchPlan, paths: RunPaths, renderer: PngRenderer) -> None:
     """Metrics and graphs, from their saved CSVs, for the programs Ray's scheduler stopped at a rung."""
     for trials in plan.groups:
-        missing = [t for t in trials if not os.path.exists(os.path.join(paths.root, "info", f"{paths.trial_prefix(t)}_trial_metrics.json"))]
+        missing = [t for t in trials if not os.path.exists(paths.trial_metrics(t, scalar=False))]
         if not missing:
             continue
         run_log.get().info(f"Ray's ASHA stopped the program of trials {trials}: metrics and graphs from their saved rows")
@@ -92,5 +101,5 @@ def finish_stopped(plan: SearchPlan, paths: RunPaths, renderer: PngRenderer) -> 
 
 
 def _baseline(paths: RunPaths, trial: int) -> float:
-    with open(os.path.join(paths.root, f"{paths.trial_prefix(trial)}_spec.json")) as f:
+    with open(paths.trial_spec(trial)) as f:
         return json.load(f)["meta"]["random_baseline"]

@@ -1,4 +1,5 @@
-"""Retro-analysis: `python -m jaxlab.retro data/<run>` rebuilds metrics and graphs from the CSVs.
+"""Retro-analysis: `python -m jaxlab.retro data/<run>` rebuilds a run's metrics and graphs from its CSVs, and
+its zip when the run has one.
 
 Useful after a run without a browser (to make the PNGs), or after editing a df by hand.
 """
@@ -6,41 +7,44 @@ Useful after a run without a browser (to make the PNGs), or after editing a df b
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
 
 from jaxlab.io import analysis, graphs
+from jaxlab.io.files import zip_folder
 from jaxlab.io.paths import RunPaths
 
 
 def retro(folder: str) -> list[int]:
     """Re-analyse every trial of a run folder; returns the trial indices done."""
     paths = RunPaths.existing(folder)
-    folder = paths.root
-    trial_specs = sorted(glob.glob(os.path.join(folder, f"{paths.name}_t*_spec.json")))
+    trial_specs = paths.trial_specs()
     if not trial_specs:
-        raise ValueError(f"{folder} holds no {paths.name}_t{{T}}_spec.json — it is not a finished jaxlab run")
+        raise ValueError(f"{paths.root} holds no {paths.name}_t{{T}}_spec.json — it is not a finished jaxlab run")
     png = graphs.start_png_renderer()
-    done, figures, samples = [], {}, {}
+    done, figures, samples, unfinished = [], {}, {}, set()
     try:
         for path in trial_specs:
             with open(path) as f:
                 meta = json.load(f)["meta"]
             diverged = len(meta.get("diverged_sessions", []))
-            trial_figures = analysis.analyze_trial(paths, meta["trial"], meta["max_session"], meta["random_baseline"], diverged)[1]
-            figures.update(trial_figures)
+            trial = meta["trial"]
+            figures.update(analysis.analyze_trial(paths, trial, meta["max_session"], meta["random_baseline"], diverged)[1])
             if "search_sample" in meta:
-                samples[meta["trial"]] = meta["search_sample"]
-            done.append(meta["trial"])
+                samples[trial] = meta["search_sample"]
+            if "interrupted_at_frame" in meta:
+                unfinished.add(trial)
+            done.append(trial)
         if samples:
-            figures.update(analysis.analyze_experiment(paths, samples)[1])
+            figures.update(analysis.analyze_experiment(paths, samples, unfinished)[1])
         analysis.write_figures(paths, figures, png)
     finally:
         if png:
             graphs.stop_png_renderer()
-    return done
+    if os.path.exists(paths.zip):
+        zip_folder(paths.root)
+    return sorted(done)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,12 @@
-"""Command line: `python -m jaxlab.run SPEC [MODE] [-s dotted.key=value ...]`.
+"""Command line: `python -m jaxlab.run [SPEC] [MODE] [-s dotted.key=value ...]`.
 
 Modes: `train` (default: all sessions, the full budget), `dev` (one session, a short run, every
 checkpoint logged), `search` (`meta.max_trial` trials drawn from the spec's search block; `--keep N`),
-`train@data/<run>` (resume a run stopped by Ctrl-C or SIGTERM, exit code 128 + the signal) and `enjoy@data/<run>/<name>_t<T>_spec.json` (replay the best session's
-ckpt-best policy; `--episodes N`, `--render` for a GIF). Bad input, and output that cannot be written
-(a full disk), end with one line on stderr and exit code 2. Every input is checked before anything is
-compiled or written.
+`train@data/<run>` (resume a run stopped by Ctrl-C or SIGTERM from the spec in its folder; SPEC is optional)
+and `enjoy@data/<run>/<name>_t<T>_spec.json` (replay the best session's ckpt-best policy; `--episodes N`,
+`--render` for a GIF; SPEC is optional). Options may come before or after the positionals. Bad input, and
+output that cannot be written (a full disk), end with one line on stderr and exit code 2. Every input is
+checked before anything is compiled or written.
 """
 
 from __future__ import annotations
@@ -16,22 +17,27 @@ import signal
 import sys
 import tempfile
 
+from jaxlab.interrupt import EXIT_SIGNAL
 from jaxlab.spec import SpecError
 
-MODES = ("train", "dev", "search", "enjoy@<trial spec>", "train@<run folder>")
+USAGE = "python -m jaxlab.run [SPEC] [train|dev|search|train@RUN_FOLDER|enjoy@TRIAL_SPEC] [-s key=value ...]"
+PLAIN_MODES = ("train", "dev", "search")
 EXIT_BAD_INPUT = 2
-EXIT_SIGNAL = 128  # + the signal number, as shells report a process stopped by a signal
+EXIT_DIVERGED = 3  # the run finished, but every session's loss or params went non-finite
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: one line, exit 2
-        raise SpecError(f"{message} — usage: python -m jaxlab.run SPEC [train|dev|search|enjoy@TRIAL_SPEC] [-s key=value ...]")
+        raise SpecError(f"{message} — usage: {USAGE}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(prog="python -m jaxlab.run", description="Train the sessions of a jaxlab spec.")
-    parser.add_argument("spec", help="YAML spec file, e.g. configs/ppo_cartpole.yaml")
-    parser.add_argument("mode", nargs="?", default="train", help="train (default), dev, search, enjoy@<trial spec>, or train@<run folder> (resume)")
+    parser = _Parser(prog="python -m jaxlab.run", usage=USAGE, description="Train the sessions of a jaxlab spec.")
+    parser.add_argument(
+        "positionals", nargs="*", metavar="SPEC MODE",
+        help="a YAML spec file (e.g. configs/ppo_cartpole.yaml), then the mode: train (default), dev, search,"
+        " train@<run folder> (resume; SPEC optional) or enjoy@<trial spec> (SPEC optional)",
+    )
     parser.add_argument(
         "-s", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help='override a spec value, parsed as YAML: -s meta.max_session=8 -s "agent.net.hid_layers=[64,64]"',
@@ -41,18 +47,44 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=10, help="enjoy: episodes to play (default 10)")
     parser.add_argument("--render", action="store_true", help="enjoy: write a GIF of the first episode")
     parser.add_argument("--keep", type=int, metavar="N", help="search: keep the model files of the N best trials only")
-    args = parser.parse_args(argv)
-    if args.mode not in ("train", "dev", "search") and not args.mode.startswith(("enjoy@", "train@")):
-        raise SpecError(f"unknown mode {args.mode!r} — use one of: {', '.join(MODES)}")
+    args = parser.parse_intermixed_args(argv)
+    args.spec, args.mode = _spec_and_mode(args.positionals)
     if args.episodes < 1:
         raise SpecError(f"--episodes {args.episodes} must be at least 1")
     if args.keep is not None and (args.mode != "search" or args.keep < 0):
         raise SpecError(f"--keep {args.keep}: keeps the model files of the N >= 0 best trials of a search — use it with search mode")
+    if args.mode.startswith("enjoy@") and args.overrides:
+        raise SpecError(
+            f"-s {args.overrides[0]}: enjoy replays the run's trial spec as it was trained, so -s has no effect there"
+            " — drop -s"
+        )
     return args
+
+
+def _is_mode(word: str) -> bool:
+    return word in PLAIN_MODES or word.startswith(("train@", "enjoy@"))
+
+
+def _spec_and_mode(positionals: list[str]) -> tuple[str | None, str]:
+    """(SPEC or None, MODE) from the positionals; SPEC may be left out for train@ and enjoy@."""
+    if not positionals:
+        raise SpecError(f"give a spec file, e.g. python -m jaxlab.run configs/ppo_cartpole.yaml — usage: {USAGE}")
+    if len(positionals) > 2:
+        raise SpecError(f"too many arguments: {' '.join(positionals[2:])} — usage: {USAGE}")
+    spec, mode = (positionals + ["train"])[:2] if not _is_mode(positionals[0]) else (None, positionals[0])
+    if len(positionals) == 2 and spec is None:
+        raise SpecError(f"{positionals[1]!r} after the mode {positionals[0]}: the spec file comes first — usage: {USAGE}")
+    if not _is_mode(mode):
+        raise SpecError(f"unknown mode {mode!r} — use one of: train, dev, search, train@<run folder>, enjoy@<trial spec>")
+    if spec is None and mode in PLAIN_MODES:
+        raise SpecError(f"{mode} needs a spec file, e.g. python -m jaxlab.run configs/ppo_cartpole.yaml {mode}")
+    return spec, mode
 
 
 def check_data_dir(data_dir: str) -> None:
     """Make sure run folders can be written under `data_dir` (created if needed): write a scratch file there."""
+    if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+        raise SpecError(f"--data-dir {data_dir} is a file, not a folder — give a folder for the run folders")
     try:
         os.makedirs(data_dir, exist_ok=True)
         with tempfile.TemporaryFile(dir=data_dir):
@@ -68,7 +100,7 @@ def check_trial_spec(path: str) -> None:
     from jaxlab import spec as spec_module
 
     if not os.path.isfile(path):
-        return  # enjoy says what it expects
+        raise SpecError(f"enjoy@{path}: give a trial spec of a run, data/<run>/<name>_t<T>_spec.json ({path} is not a file)")
     try:
         meta = spec_module.read_file(path).get("meta")
         if not isinstance(meta, dict) or not {"trial", "max_session"} <= set(meta):
@@ -85,21 +117,25 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         from jaxlab import spec as spec_module
 
-        spec = spec_module.load(args.spec, args.overrides)
         if args.mode.startswith("enjoy@"):
-            return enjoy(spec, args.mode.removeprefix("enjoy@"), args.episodes, args.render)
-        check_data_dir(args.data_dir)
+            trial_spec = args.mode.removeprefix("enjoy@")
+            check_trial_spec(trial_spec)
+            spec = spec_module.load(args.spec or trial_spec)
+            return enjoy(spec, trial_spec, args.episodes, args.render)
         from jaxlab import experiment
 
+        if args.mode.startswith("train@"):
+            experiment.resume(args.mode.removeprefix("train@"), args.spec, args.overrides, progress=not args.no_progress)
+            return 0
+        spec = spec_module.load(args.spec, args.overrides)
+        check_data_dir(args.data_dir)
         if args.mode == "search":
             experiment.search(spec, args.data_dir, progress=not args.no_progress, keep=args.keep)
-        elif args.mode.startswith("train@"):
-            experiment.resume(spec, args.mode.removeprefix("train@"), progress=not args.no_progress)
         else:
             experiment.run(spec, args.mode, args.data_dir, progress=not args.no_progress)
     except SpecError as error:
         return fail(str(error))
-    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
+    except KeyboardInterrupt:  # Ctrl-C before or after a run's own handling (imports, set-up)
         print("jaxlab: stopped at once; the files written so far are intact", file=sys.stderr)
         return EXIT_SIGNAL + signal.SIGINT
     except OSError as error:
@@ -110,28 +146,38 @@ def main(argv: list[str] | None = None) -> int:
             " (the files written so far are intact)"
         )
     except Exception as error:
-        from jaxlab.experiment import Interrupted
-
-        if not isinstance(error, Interrupted):
-            raise
-        how = (
-            f"resume with: python -m jaxlab.run {args.spec} train@{error.root}" if error.resumable
-            else "a search is not resumed; its finished trials are in the folder"
-        )
-        print(f"jaxlab: {signal.Signals(error.signum).name}: everything so far is in {error.root} — {how}", file=sys.stderr)
-        return EXIT_SIGNAL + error.signum
+        return _run_ended_early(error)
     return 0
 
 
-def fail(message: str) -> int:
+def _run_ended_early(error: Exception) -> int:
+    """The run's own early endings: interrupted (exit 128 + signal) or every session diverged (exit 3)."""
+    from jaxlab.experiment import AllDiverged, Interrupted
+
+    if isinstance(error, AllDiverged):
+        return fail(
+            f"every session diverged (non-finite loss or params) — their rows up to then, metrics and graphs are in"
+            f" {error.root}; lower the learning rate (agent.net.optim_spec.lr) or clip gradients (agent.net.clip_grad_val)",
+            EXIT_DIVERGED,
+        )
+    if not isinstance(error, Interrupted):
+        raise error
+    how = (
+        f"resume with: {error.resume_command}" if error.resume_command
+        else "a search is not resumable; its trials so far are in the folder (experiment_df's finished column)"
+    )
+    print(f"jaxlab: {signal.Signals(error.signum).name}: everything so far is in {error.root} — {how}", file=sys.stderr)
+    return EXIT_SIGNAL + error.signum
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
     print(f"jaxlab: error: {message}", file=sys.stderr)
-    return EXIT_BAD_INPUT
+    return code
 
 
 def enjoy(spec: dict, trial_spec_path: str, episodes: int, render: bool) -> int:
     from jaxlab import enjoy as enjoy_mode
 
-    check_trial_spec(trial_spec_path)
     result = enjoy_mode.enjoy(spec, trial_spec_path, episodes, render)
     print(f"session {result.session} ({result.checkpoint}): return {result.returns.mean():.2f} ± "
           f"{result.returns.std():.2f} over {len(result.returns)} episodes")

@@ -30,9 +30,12 @@ class SpecError(ValueError):
     """A spec or command-line problem, phrased for the user in one line."""
 
 
+REQUIRED = object()  # the default of a key every spec must give
+
+
 @dataclass(frozen=True)
 class Field:
-    """One leaf of the schema: its default, accepted type and allowed range."""
+    """One leaf of the schema: its default (or REQUIRED), accepted type and allowed range."""
 
     default: Any
     kind: str  # "int", "float", "bool", "str", "int_list", "conv_layers"
@@ -188,9 +191,9 @@ MEMORY_SCHEMAS["SAC"] = MEMORY_SCHEMA
 CRITIC_NET_SCHEMAS = {"SAC": SAC_NET_SCHEMA}  # algorithms with an agent.critic_net section
 
 ENV_SCHEMA = {
-    "name": Field("CartPole-v1", "str"),
+    "name": Field(REQUIRED, "str"),
     "num_envs": _int(4, 1),
-    "max_frame": _int(500_000, 1),
+    "max_frame": _int(REQUIRED, 1),
     "normalize_obs": Field(False, "bool"),
     "normalize_reward": Field(False, "bool"),
 }
@@ -210,8 +213,16 @@ META_SCHEMA = {
 
 # What a run adds to `meta` in its trial spec (io/specs.py); ignored when the trial spec is run again.
 RUNTIME_META_KEYS = (
+    "experiment",
     "experiment_ts",
     "trial",
+    "session",
+    "predir",
+    "prepath",
+    "graph_prepath",
+    "info_prepath",
+    "log_prepath",
+    "model_prepath",
     "session_keys",
     "git_sha",
     "versions",
@@ -224,6 +235,7 @@ RUNTIME_META_KEYS = (
     "diverged_sessions",
 )
 
+REQUIRED_KEYS = ("agent.algorithm.name", "env.name", "env.max_frame")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 NAME_MAX_LENGTH = 200  # the run folder adds _YYYY_MM_DD_HHMMSS; most filesystems stop at 255 bytes
 INT_MAX = 2**31 - 1  # JAX counts, indexes and shapes in int32
@@ -341,6 +353,8 @@ def _validate(raw: Any, schema: dict, path: str) -> dict:
         where = f"{path}.{key}" if path else key
         if isinstance(sub, dict):
             out[key] = _validate(raw.get(key), sub, where)
+        elif key not in raw and sub.default is REQUIRED:
+            raise SpecError(f"{where} is required — every spec gives {', '.join(REQUIRED_KEYS)}")
         else:
             out[key] = _coerce(where, copy.deepcopy(raw.get(key, sub.default)), sub)
     return out
@@ -470,10 +484,15 @@ def _check_conv(
 def validate(raw: Any) -> dict:
     """Return the full spec (defaults filled) for a raw spec mapping, or raise SpecError."""
     if not isinstance(raw, dict):
-        raise SpecError(f"a spec must be a YAML mapping with name, agent, env and meta — got {type(raw).__name__}")
-    agent = raw.get("agent") if isinstance(raw.get("agent"), dict) else {}
+        raise SpecError(f"a spec must be a YAML mapping of name, agent, env and meta — got {type(raw).__name__}")
+    for section in ("agent", "env", "meta"):
+        if section in raw and not isinstance(raw[section], dict):
+            raise SpecError(f"{section} must be a mapping of keys, got {type(raw[section]).__name__}")
+    agent = raw.get("agent") or {}
     algorithm = agent.get("algorithm") if isinstance(agent.get("algorithm"), dict) else {}
-    algorithm_name = algorithm.get("name", "PPO")
+    if "name" not in algorithm:
+        raise SpecError(f"agent.algorithm.name is required — every spec gives {', '.join(REQUIRED_KEYS)}")
+    algorithm_name = algorithm["name"]
     if not isinstance(algorithm_name, str) or algorithm_name not in ALGORITHM_SCHEMAS:  # a list is unhashable
         hint = _suggest(str(algorithm_name), ALGORITHM_SCHEMAS)
         raise SpecError(
@@ -693,7 +712,7 @@ def read_file(path: str) -> dict:
     except UnicodeDecodeError:
         raise SpecError(f"{path} is not UTF-8 text — save the spec as UTF-8 YAML") from None
     if not text.strip():
-        raise SpecError(f"{path} is empty — a spec needs name, agent, env and meta")
+        raise SpecError(f"{path} is empty — a spec gives at least name, {', '.join(REQUIRED_KEYS)}")
     as_json = path.endswith(".json")
     try:
         raw = _parse(text, as_json)

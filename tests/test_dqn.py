@@ -366,7 +366,7 @@ def test_load_policy_on_a_dqn_checkpoint_gives_the_greedy_action(tmp_path):
     obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     expected = np.asarray(module.apply({"params": params}, obs))
     with torch.no_grad():
-        q_values = policy.q_values(torch.from_numpy(obs)).numpy()
+        q_values = policy.output(torch.from_numpy(obs)).numpy()
         actions = policy(torch.from_numpy(obs)).numpy()
     np.testing.assert_allclose(q_values, expected, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(actions, expected.argmax(-1))

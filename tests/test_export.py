@@ -131,6 +131,109 @@ def test_policy_forward_returns_argmax_or_clipped_mean():
     np.testing.assert_allclose(actions.numpy(), expected, atol=1e-5, rtol=0)
 
 
+def test_numpy_observation_gives_numpy_action_without_batch_dim():
+    module, variables, torch_net, obs = init_pair(net_spec(), (4,), DISCRETE, "net")
+    policy = Policy(torch_net, DISCRETE)
+    expected = np.argmax(module.apply(variables, obs), -1)
+    for i in range(len(obs)):  # one gymnasium-style observation [4] at a time
+        action = policy(obs[i])
+        assert isinstance(action, np.ndarray) and action.dtype == np.int64 and action.shape == ()
+        assert action == expected[i]
+    logits, batch_actions = policy.output(obs[0]), policy(obs)
+    assert isinstance(logits, np.ndarray) and logits.shape == (3,)
+    assert isinstance(batch_actions, np.ndarray) and batch_actions.dtype == np.int64
+    np.testing.assert_array_equal(batch_actions, expected)
+
+    module, variables, torch_net, obs = init_pair(net_spec(), (3,), CONTINUOUS, "net", seed=1)
+    policy = Policy(torch_net, CONTINUOUS)
+    mean, log_std = module.apply(variables, obs)
+    action = policy(obs[0].astype(np.float64))  # float64, as np.random and many envs give
+    assert isinstance(action, np.ndarray) and action.dtype == np.float32 and action.shape == (2,)
+    np.testing.assert_allclose(action, np.clip(mean[0], CONTINUOUS["low"], CONTINUOUS["high"]), atol=1e-5)
+    got_mean, got_log_std = policy.output(obs[0])
+    assert isinstance(got_mean, np.ndarray) and got_mean.shape == got_log_std.shape == (2,)
+    np.testing.assert_allclose(got_mean, mean[0], atol=1e-5)
+    np.testing.assert_allclose(got_log_std, log_std, atol=1e-6)
+
+
+def test_torch_batch_in_torch_batch_out_without_grad():
+    _, _, torch_net, obs = init_pair(net_spec(), (4,), DISCRETE, "net")
+    actions = Policy(torch_net, DISCRETE)(torch.from_numpy(obs))
+    assert isinstance(actions, torch.Tensor) and actions.dtype == torch.int64 and actions.shape == (5,)
+
+    _, _, torch_net, obs = init_pair(net_spec(shared=True), (3,), CONTINUOUS, "net", seed=1)
+    policy = Policy(torch_net, CONTINUOUS)
+    actions = policy(torch.from_numpy(obs))
+    assert isinstance(actions, torch.Tensor) and actions.dtype == torch.float32 and actions.shape == (5, 2)
+    assert not actions.requires_grad
+    assert actions.numpy().shape == (5, 2)  # what failed before: a tensor that requires grad
+    single = policy(torch.from_numpy(obs[0]))
+    assert isinstance(single, torch.Tensor) and single.shape == (2,) and not single.requires_grad
+    mean, log_std = policy.output(torch.from_numpy(obs))
+    value = policy.value(torch.from_numpy(obs))
+    assert mean.shape == log_std.shape == (5, 2) and value.shape == (5,)
+    assert not (mean.requires_grad or log_std.requires_grad or value.requires_grad)
+    log_std[0, 0] = 99.0  # a copy: writing to it leaves the network's log_std parameter alone
+    assert torch_net.log_std.max() < 99
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float64, torch.uint8, torch.float64], ids=str)
+def test_integer_and_double_observations_are_cast_to_float32(dtype):
+    _, _, torch_net, _ = init_pair(net_spec(type="ConvNet", hid_layers=[16]), IMAGE, DISCRETE, "net")
+    policy = Policy(torch_net, DISCRETE)
+    image = np.random.default_rng(0).integers(0, 3, size=(2, *IMAGE))
+    expected = policy(image.astype(np.float32))
+    if isinstance(dtype, torch.dtype):
+        got = policy(torch.from_numpy(image).to(dtype))
+        assert isinstance(got, torch.Tensor)
+        got = got.numpy()
+    else:
+        got = policy(image.astype(dtype))
+    np.testing.assert_array_equal(got, expected)
+    assert policy(image[0].astype(np.uint8)).shape == ()
+
+
+@pytest.mark.parametrize("net_type", ["MLPNet", "DuelingMLPNet"])
+def test_q_network_output_is_q_values_and_value_is_their_max(net_type):
+    torch_net = build_network(net_spec(type=net_type), (4,), DISCRETE, "net", algorithm="DQN")
+    policy = Policy(torch_net, DISCRETE, algorithm="DQN")
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    with torch.no_grad():
+        q_values = torch_net(torch.from_numpy(obs)).numpy()
+    np.testing.assert_allclose(policy.output(obs), q_values, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(policy.value(obs), q_values.max(-1), atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(policy(obs), q_values.argmax(-1))
+    assert policy.value(obs[0]).shape == () and policy.output(obs[0]).shape == (3,)
+    np.testing.assert_allclose(policy.value(torch.from_numpy(obs)).numpy(), q_values.max(-1), atol=1e-6)
+
+
+def test_sac_policy_squashes_its_mean_and_has_no_value():
+    spec = net_spec(hid_layers_activation="relu")
+    torch_net = build_network(spec, (3,), CONTINUOUS, "net", algorithm="SAC")
+    policy = Policy(torch_net, CONTINUOUS, algorithm="SAC")
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    mean, log_std = policy.output(obs)
+    with torch.no_grad():
+        expected_mean, expected_log_std = torch_net(torch.from_numpy(obs))
+    np.testing.assert_allclose(mean, expected_mean.numpy(), atol=1e-6)
+    np.testing.assert_allclose(log_std, expected_log_std.numpy(), atol=1e-6)
+    low, high = np.array(CONTINUOUS["low"]), np.array(CONTINUOUS["high"])
+    np.testing.assert_allclose(policy(obs), low + (np.tanh(mean) + 1) * (high - low) / 2, atol=1e-6)
+    assert policy(obs[0]).dtype == np.float32 and policy(obs[0]).shape == (2,)
+    with pytest.raises(ExportError, match="SAC has no V\\(s\\)") as info:
+        policy.value(obs)
+    assert "\n" not in str(info.value) and " — " in str(info.value)
+
+
+def test_wrong_observation_shape_is_a_one_line_error():
+    _, _, torch_net, obs = init_pair(net_spec(), (4,), DISCRETE, "net")
+    policy = Policy(torch_net, DISCRETE)
+    for bad in [obs[:, :3], obs[0, :3], obs[None], np.float32(1.0), np.array(["a", "b", "c", "d"])]:
+        with pytest.raises(ExportError, match=r"one observation \[4\] or a batch \[B, 4\]") as info:
+            policy(bad)
+        assert "\n" not in str(info.value)
+
+
 def test_export_imports_and_runs_without_jax():
     code = (
         "import sys; sys.modules['jax'] = None\n"
@@ -140,6 +243,9 @@ def test_export_imports_and_runs_without_jax():
         "net = ex.build_network(spec, (10, 10, 4), {'type': 'discrete', 'n': 3}, 'net', normalize_obs=True)\n"
         "actions = ex.Policy(net, {'type': 'discrete', 'n': 3})(torch.zeros(2, 10, 10, 4))\n"
         "assert actions.shape == (2,), actions.shape\n"
+        "import numpy as np\n"
+        "action = ex.Policy(net, {'type': 'discrete', 'n': 3})(np.zeros((10, 10, 4), np.uint8))\n"
+        "assert isinstance(action, np.ndarray) and action.shape == () and action.dtype == np.int64\n"
         "assert not any(sys.modules.get(m) for m in sys.modules if m.split('.')[0] in ('jax', 'flax'))\n"
     )
     result = subprocess.run(
@@ -173,8 +279,7 @@ def test_load_policy_matches_flax_with_its_critic(tmp_path):
     run, flax = write_run(tmp_path, net_spec(), (4,), DISCRETE)
     policy = load_policy(str(run / "model" / "demo_t0_s0_net_model.pt"), with_critic=True)
     obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
-    with torch.no_grad():
-        logits, value = policy.logits(torch.from_numpy(obs)), policy.value(torch.from_numpy(obs))
+    logits, value = policy.output(torch.from_numpy(obs)), policy.value(torch.from_numpy(obs))
     np.testing.assert_allclose(logits.numpy(), flax["net"][0].apply(flax["net"][1], obs), atol=1e-5, rtol=0)
     np.testing.assert_allclose(
         value.numpy(), flax["critic_net"][0].apply(flax["critic_net"][1], obs), atol=1e-5
@@ -191,11 +296,11 @@ def test_load_policy_shared_continuous_ckpt_best(tmp_path):
     obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     module, variables = flax["net"]
     (mean, log_std), value = module.apply(variables, obs)
-    with torch.no_grad():
-        got_mean, got_log_std = policy.mean_log_std(torch.from_numpy(obs))
-        got_value = policy.value(torch.from_numpy(obs))
-    for g, e in [(got_mean, mean), (got_log_std, log_std), (got_value, value)]:
-        np.testing.assert_allclose(g.detach().numpy(), e, atol=1e-5, rtol=0)
+    got_mean, got_log_std = policy.output(torch.from_numpy(obs))
+    got_value = policy.value(torch.from_numpy(obs))
+    assert got_log_std.shape == got_mean.shape == (5, 2)  # the [D] log_std parameter, broadcast to [B, D]
+    for g, e in [(got_mean, mean), (got_log_std, np.broadcast_to(log_std, (5, 2))), (got_value, value)]:
+        np.testing.assert_allclose(g.numpy(), e, atol=1e-5, rtol=0)
 
 
 def test_load_policy_applies_obs_norm_from_the_file(tmp_path):

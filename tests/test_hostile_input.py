@@ -105,7 +105,8 @@ def test_alias_bomb_gives_a_short_message(tmp_path, capsys):
     levels = ["&a [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [
         f"&{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefg", "bcdefgh")
     ]
-    path = write(tmp_path, f"agent:\n  net:\n    hid_layers: [{', '.join(levels)}]\n")
+    bomb = f"agent:\n  algorithm: {{name: PPO}}\n  net:\n    hid_layers: [{', '.join(levels)}]\n"
+    path = write(tmp_path, bomb + "env: {name: CartPole-v1, max_frame: 1000}\n")
     refused(
         capsys,
         [path],
@@ -186,7 +187,50 @@ def test_bad_mode_and_flags(tmp_path, capsys):
     refused(capsys, [path, "play"], "unknown mode 'play'")
     refused(capsys, [path, "--episodes", "0"], "--episodes 0 must be at least 1")
     refused(capsys, [path, "--episodes", "many"], "invalid int value")
-    refused(capsys, [], "the following arguments are required: spec")
+    refused(capsys, [], "give a spec file")
+    refused(capsys, ["train"], "train needs a spec file")
+    refused(capsys, [path, "dev", "extra"], "too many arguments: extra")
+
+
+def test_usage_names_every_mode(tmp_path, capsys):
+    err = refused(capsys, [tiny_yaml(tmp_path), "--bogus"], "unrecognized arguments: --bogus")
+    assert "train@" in err and "enjoy@" in err
+
+
+def test_enjoy_without_a_spec_file_says_what_is_wrong(tmp_path, capsys):
+    """No SPEC: the trial spec named by enjoy@ is the spec (not "spec file enjoy@... does not exist")."""
+    refused(capsys, [f"enjoy@{tmp_path}/nope/tiny_t0_spec.json"], "give a trial spec of a run")
+
+
+def test_overrides_are_refused_in_enjoy_mode(tmp_path, capsys):
+    refused(capsys, [f"enjoy@{tmp_path}/x_t0_spec.json", "-s", "env.num_envs=2"], "-s has no effect there")
+
+
+@pytest.mark.parametrize(
+    "drop, key",
+    [(("env", "name"), "env.name"), (("env", "max_frame"), "env.max_frame"),
+     (("agent", "algorithm", "name"), "agent.algorithm.name"), (("agent",), "agent.algorithm.name"),
+     (("env",), "env.name")],
+)
+def test_required_keys_have_no_default(tmp_path, capsys, drop, key):
+    raw = tiny_spec()
+    node = raw
+    for part in drop[:-1]:
+        node = node[part]
+    del node[drop[-1]]
+    refused(capsys, [write(tmp_path, yaml.safe_dump(raw))], f"{key} is required", tmp_path / "data")
+
+
+def test_a_gymnasium_id_gets_no_far_fetched_suggestion(tmp_path, capsys):
+    err = refused(capsys, [tiny_yaml(tmp_path), "-s", "env.name=LunarLander-v2"], "env.name = 'LunarLander-v2'")
+    assert "did you mean" not in err
+
+
+def test_ray_backend_without_ray_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    raw = {**tiny_spec(meta={"search_backend": "ray"}), "search": {"agent.algorithm.gamma__uniform": [0.9, 0.99]}}
+    err = refused(capsys, [write(tmp_path, yaml.safe_dump(raw)), "search"], "needs Ray Tune", tmp_path / "data")
+    assert 'pip install -e ".[ray]"' in err and 'pip install -e ".[ray]"' in open("README.md").read()
 
 
 # ---- sizes: refused from shapes, before anything is allocated, compiled or written --------------
@@ -226,7 +270,7 @@ def test_frames_past_the_int32_counter_are_refused(tmp_path, capsys):
 def test_unwritable_data_dir(tmp_path, capsys):
     path = tiny_yaml(tmp_path)
     a_file = write(tmp_path, "not a folder", name="file.txt")
-    refused(capsys, [path, "--data-dir", a_file], "is not a writable folder")
+    refused(capsys, [path, "--data-dir", a_file], "is a file, not a folder")
     refused(capsys, [path, "--data-dir", os.path.join(a_file, "data")], "is not a writable folder")
 
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -63,11 +64,53 @@ def test_trial_spec_holds_runtime_meta(run_folder):
     assert meta["compile_seconds"] > 0 and meta["versions"]["jax"]
 
 
-def test_tensorboard_has_every_column(run_folder):
-    from tests.tensorboard_reader import scalar_tags
+def test_tensorboard_shows_each_session_as_its_own_run(run_folder):
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 
-    tags = scalar_tags(run_folder / "log")
-    assert {"train/total_reward", "train/loss", "eval/total_reward_ma", "train/entropy"} <= tags
+    multiplexer = EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(run_folder / "log"))
+    multiplexer.Reload()
+    runs = multiplexer.Runs()
+    assert sorted(runs) == ["tiny_t0_s0", "tiny_t0_s1"]
+    train_df = pd.read_csv(run_folder / "info" / "tiny_t0_s0_session_df_train.csv")
+    for run_name in runs:
+        tags = set(multiplexer.GetAccumulator(run_name).Tags()["tensors"])
+        assert {"train/total_reward", "train/loss", "eval/total_reward_ma", "train/entropy"} <= tags
+        steps = [event.step for event in multiplexer.Tensors(run_name, "train/loss")]
+        assert steps == sorted(set(steps)) == train_df["frame"].tolist()  # one point per row, no step twice
+
+
+def test_metrics_files_follow_slm_lab(run_folder):
+    """SLM Lab's {scalar, local} files, whose local series have one value per df row, and its runtime meta."""
+    eval_df = pd.read_csv(run_folder / "info" / "tiny_t0_s1_session_df_eval.csv")
+    session_keys = {"mean_returns", "strengths", "sample_efficiencies", "training_efficiencies", "stabilities",
+                    "frames", "opt_steps"}
+    for kind in ("train", "eval"):
+        metrics = json.loads((run_folder / "info" / f"tiny_t0_s1_session_metrics_{kind}.json").read_text())
+        assert set(metrics) == {"scalar", "local"} and set(metrics["local"]) == session_keys
+        scalar = json.loads((run_folder / "info" / f"tiny_t0_s1_session_metrics_scalar_{kind}.json").read_text())
+        assert metrics["scalar"] == scalar
+    local = json.loads((run_folder / "info" / "tiny_t0_s1_session_metrics_eval.json").read_text())["local"]
+    assert local["frames"] == eval_df["frame"].tolist()
+    np.testing.assert_allclose(local["mean_returns"], eval_df["total_reward"])
+    trial = json.loads((run_folder / "info" / "tiny_t0_trial_metrics.json").read_text())
+    assert set(trial) == {"scalar", "local"}
+    assert set(trial["local"]) == session_keys - {"frames", "opt_steps"} | {"consistencies", "frames", "opt_steps"}
+    assert len(trial["local"]["strengths"]) == 2 and len(trial["local"]["consistencies"]) == len(eval_df)
+    meta = json.loads((run_folder / "tiny_t0_spec.json").read_text())["meta"]
+    assert (meta["experiment"], meta["trial"], meta["session"]) == (0, 0, -1)
+    # As SLM Lab writes them: under data/, where SLM Lab's tools look (its retro-analysis reads these paths).
+    assert meta["info_prepath"] == f"data/{run_folder.name}/info/tiny_t0"
+    assert meta["prepath"] == f"data/{run_folder.name}/tiny_t0"
+
+
+def test_files_are_readable_by_others_under_the_umask(run_folder):
+    """Written like open() under the test's umask (022 here): not mkstemp's 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [run_folder.parent / f"{run_folder.name}.zip", *run_folder.rglob("*")]:
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
 
 
 def test_zip_and_log(run_folder):
@@ -83,9 +126,13 @@ def test_retro_rebuilds_the_same_metrics_and_graphs(run_folder, tmp_path):
         path.unlink()
     for path in (run_folder / "graph").glob("*.png"):
         path.unlink()
+    zip_path = run_folder.parent / f"{run_folder.name}.zip"
+    zip_path.write_bytes(b"stale")
     assert retro.main([str(run_folder)]) == 0
     assert {p.name: p.read_text() for p in info.glob("*metrics*.json")} == written
     assert sorted(p.name for p in (run_folder / "graph").iterdir()) == graph_names
+    with zipfile.ZipFile(zip_path) as archive:  # the zip is made again from the folder
+        assert f"{run_folder.name}/info/tiny_t0_trial_metrics.json" in archive.namelist()
 
 
 def test_retro_rejects_a_non_run_folder(tmp_path, capsys):

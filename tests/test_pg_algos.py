@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from jaxlab.io.paths import RunPaths
 from jaxlab import experiment, spec
 from jaxlab.algos.actor_critic import policy as policy_output
 from jaxlab.algos.returns import discounted_returns, nstep_returns
@@ -118,7 +119,7 @@ def exported_run(tmp_path, raw: dict, seed: int = 0):
     (run / "model").mkdir(parents=True)
     trial_spec = {**validated, "name": "demo", "meta": {**validated["meta"], **built.env.spaces()}}
     (run / "demo_t0_spec.json").write_text(json.dumps(trial_spec))
-    checkpoints.save_networks(str(run / "model"), "demo_t0_s0", built.algo.nets(params))
+    checkpoints.save_networks(RunPaths(str(run), "demo"), 0, 0, built.algo.nets(params))
     return built.algo, static, params, run
 
 
@@ -145,12 +146,10 @@ def test_load_policy_acts_like_the_jax_policy(tmp_path, raw):
     policy_out = policy_output(static, params, jnp.asarray(obs))
     if static.env.discrete:
         np.testing.assert_array_equal(got, np.asarray(expected))
-        with torch.no_grad():
-            np.testing.assert_allclose(policy.logits(torch.from_numpy(obs)).numpy(), policy_out, atol=1e-5)
+        np.testing.assert_allclose(policy.output(obs), policy_out, atol=1e-5)
         assert np.ptp(np.asarray(policy_out)) > 0.1  # the parity is not between near-constant logits
     else:
         np.testing.assert_allclose(got, np.clip(np.asarray(expected), -2.0, 2.0), atol=1e-5)
-        with torch.no_grad():
-            mean, log_std = policy.mean_log_std(torch.from_numpy(obs))
-        np.testing.assert_allclose(mean.numpy(), policy_out[0], atol=1e-5)
-        np.testing.assert_allclose(log_std.detach().numpy(), policy_out[1], atol=1e-6)
+        mean, log_std = policy.output(obs)
+        np.testing.assert_allclose(mean, policy_out[0], atol=1e-5)
+        np.testing.assert_allclose(log_std, np.broadcast_to(policy_out[1], mean.shape), atol=1e-6)

@@ -1,6 +1,9 @@
 """SLM Lab variable schedules in frames."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxlab.algos.schedules import Schedule
 
@@ -33,3 +36,37 @@ def test_schedules_work_on_traced_values_inside_jit_and_vmap():
         batch = jax.tree.map(lambda x: jnp.stack([x, x * 2]), sched(name))
         values = jax.jit(jax.vmap(lambda s: s(600)))(batch)
         np.testing.assert_allclose(values, [float(sched(name)(600)), float(sched(name, 2.0, 0.2)(600))], rtol=1e-5)
+
+
+def test_linear_to_zero_ends_at_zero_under_jit():
+    """XLA turns optax's count / steps into count * (1 / steps): unclipped, the last lr was -4e-11."""
+    from jaxlab.algos.optim import linear_to_zero
+
+    lrs = jax.jit(jax.vmap(lambda count: linear_to_zero(jnp.float32(1e-3), 19)(count)))(jnp.arange(25))
+    assert float(lrs.min()) == 0.0 and float(lrs[19]) == 0.0 and float(lrs[0]) == pytest.approx(1e-3)
+
+
+def test_linear_decay_stays_between_its_values_under_jit():
+    sched = Schedule.from_spec({"name": "linear_decay", "start_val": 1.0, "end_val": 0.1, "start_step": 0, "end_step": 19})
+    values = jax.jit(jax.vmap(sched))(jnp.arange(30))
+    assert values.min() == np.float32(0.1) and values.max() == 1.0  # not one rounding step past 0.1
+
+
+def test_dev_mode_runs_at_most_20k_frames(tiny):
+    from jaxlab import experiment, spec
+
+    validated = spec.validate(tiny(env={"max_frame": 500_000}, meta={"log_frequency": 1536}))
+    capped, built = experiment.cap_dev_frames(experiment.dev_spec(validated), experiment.build_engine(experiment.dev_spec(validated)))
+    assert 0 < built.plan.total_frames <= experiment.DEV_MAX_FRAME and capped["env"]["max_frame"] == built.plan.total_frames
+    assert capped["meta"]["max_session"] == 1
+
+
+def test_progress_writes_no_carriage_returns_where_stderr_is_not_a_terminal(capsys):
+    import numpy as np
+
+    from jaxlab.io.progress import Progress
+
+    progress = Progress(1000, 2)
+    progress.update(500, np.array([1.0, 2.0]))
+    progress.close()
+    assert "\r" not in capsys.readouterr().err

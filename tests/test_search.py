@@ -56,7 +56,7 @@ def test_experiment_df_has_every_trial_best_first(float_search):
     df = pd.read_csv(folder / "info" / "tinysearch_experiment_df.csv")
     assert sorted(df["trial"]) == list(range(8))
     assert list(df.columns[:3]) == ["trial", "agent.algorithm.gamma", "agent.net.optim_spec.lr"]
-    assert df["strength"].is_monotonic_decreasing
+    assert df["strength"].is_monotonic_decreasing and df["finished"].all()
     pd.testing.assert_frame_equal(df, pd.read_csv(folder / "tinysearch_experiment_df.csv"))
     for _, row in df.iterrows():  # each trial spec holds its sample, filled in
         trial_spec = json.loads((folder / f"tinysearch_t{int(row['trial'])}_spec.json").read_text())
@@ -181,3 +181,21 @@ def test_search_mode_needs_a_search_block(tmp_path, capsys):
     assert "search mode needs a search block" in capsys.readouterr().err
     assert run.main([str(path), "--keep", "2", "--data-dir", str(tmp_path / "data")]) == 2
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+def test_an_interrupted_search_marks_its_unfinished_trials(tmp_path):
+    from tests.test_reliability import interrupt, wait_for_rows
+
+    path = tmp_path / "search.yaml"
+    raw = search_spec(FLOAT_SEARCH, 2, log_frequency=1024, rigorous_eval=0)
+    path.write_text(yaml.safe_dump({**raw, "env": {**raw["env"], "max_frame": 5_000_000}}))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jaxlab.run", str(path), "search", "--data-dir", str(tmp_path / "data"), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    wait_for_rows(child, tmp_path / "data")
+    err = interrupt(child)
+    assert child.returncode == 130 and "a search is not resumable" in err, err
+    (folder,) = [p for p in (tmp_path / "data").iterdir() if p.is_dir()]
+    df = pd.read_csv(folder / "tinysearch_experiment_df.csv")
+    assert sorted(df["trial"]) == [0, 1] and not df["finished"].any()

@@ -347,5 +347,5 @@ def update(static: Static, state: DQNState) -> tuple[DQNState, dict]:
     return state, metrics
 
 
-# Algorithm-specific DataFrame columns, in CONTRACT.md order after the common ones.
+# Algorithm-specific DataFrame columns, in docs/output.md order after the common ones.
 EXTRA_COLUMNS = ("explore_var",)

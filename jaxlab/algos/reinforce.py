@@ -146,5 +146,5 @@ def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
     return state, {"loss": total, "lr": static.optim.lr(state.hp.lr, state.opt_step), "entropy": entropy}
 
 
-# Algorithm-specific DataFrame columns, in CONTRACT.md order after the common ones.
+# Algorithm-specific DataFrame columns, in docs/output.md order after the common ones.
 EXTRA_COLUMNS = ("entropy",)

@@ -429,5 +429,5 @@ def update(static: Static, state: SACState) -> tuple[SACState, dict]:
     return state, metrics
 
 
-# Algorithm-specific DataFrame columns, in CONTRACT.md order after the common ones.
+# Algorithm-specific DataFrame columns, in docs/output.md order after the common ones.
 EXTRA_COLUMNS = ("entropy", "alpha")

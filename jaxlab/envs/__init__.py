@@ -29,13 +29,17 @@ ENV_IDS = (
 )
 
 
+SUGGEST_CUTOFF = 0.8  # how alike an id must be to be offered as "did you mean" (a typo, not another env)
+
+
 def env_name_problem(name: str) -> str | None:
     """One line saying why `name` is not an env jaxlab can make, with a suggestion; None if it is."""
     if name in ENV_IDS:
         return None
-    close = difflib.get_close_matches(name, ENV_IDS, n=1, cutoff=0.5)
-    hint = f" — did you mean {close[0]}?" if close else f" — known envs: {', '.join(ENV_IDS)}"
-    return f"env.name = {name!r} is not a known environment{hint}"
+    close = difflib.get_close_matches(name, ENV_IDS, n=1, cutoff=SUGGEST_CUTOFF)
+    if close:
+        return f"env.name = {name!r} is not a known environment — did you mean {close[0]}?"
+    return f"env.name = {name!r} is not an environment jaxlab runs — it runs gymnax's: {', '.join(ENV_IDS)}"
 
 
 def observation_shape(name: str) -> tuple[int, ...]:

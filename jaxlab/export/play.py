@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
-import torch
 
 
 def play_gymnasium(
-    policy: torch.nn.Module, env_name: str, episodes: int, seed: int = 0, record_episode: int | None = None
+    policy: Callable[[np.ndarray], np.ndarray],
+    env_name: str,
+    episodes: int,
+    seed: int = 0,
+    record_episode: int | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Returns of `episodes` episodes of `policy` (obs [B, ...] -> actions [B, ...]) on gymnasium's
-    `env_name`, and the RGB frames of episode `record_episode` when asked."""
+    """Returns [episodes] of `episodes` episodes of `policy` (a `jaxlab.export.Policy`, or any callable
+    taking one raw gymnasium observation [*obs_shape] to its numpy action: [] for discrete, [D] for
+    continuous) on gymnasium's `env_name`, and the RGB frames [H, W, 3] of episode `record_episode` when
+    asked."""
     import gymnasium
 
     # Frames are drawn off-screen: keep pygame from probing for a display and a sound card.
@@ -27,9 +33,10 @@ def play_gymnasium(
             while not done:
                 if episode == record_episode:
                     frames.append(env.render())
-                with torch.no_grad():
-                    action = policy(torch.as_tensor(np.asarray(obs, np.float32)[None]))[0].numpy()
-                obs, reward, terminated, truncated, _ = env.step(action.item() if action.ndim == 0 else action)
+                action = policy(obs)  # numpy in, numpy out: one observation, no batch dim
+                obs, reward, terminated, truncated, _ = env.step(
+                    action.item() if action.ndim == 0 else action
+                )
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)

@@ -1,6 +1,6 @@
 """Deployable policies: `load_policy(<run>/model/..._net_model.pt)` -> a torch `Policy` that maps
-observations to the deterministic action (argmax, the clipped Gaussian mean, or SAC's squashed mean), with
-no JAX needed."""
+observations (numpy or torch, one or a batch) to the deterministic action (argmax, the clipped Gaussian
+mean, or SAC's squashed mean), with no JAX needed."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ NET_FILE_PATTERN = "{name}_t{T}_s{S}[_ckpt-best]_net_model.pt"
 
 
 class ExportError(ValueError):
-    """A policy file that cannot be loaded; the message is one line naming the problem and the fix."""
+    """A policy file that cannot be loaded, or a call a policy cannot answer; the message is one line
+    naming the problem and the fix."""
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))  # one line whatever the underlying error said
@@ -43,14 +44,38 @@ def _brief(error: BaseException, limit: int = 160) -> str:
 class Policy(nn.Module):
     """The policy of one exported network, plus an optional separate critic.
 
-    forward(obs [B, *obs_shape]) -> actions: [B] int64 (argmax of the logits, or of the Q values for a Q
-    network) for discrete action spaces, [B, D] float32 (Gaussian mean clipped to [low, high]; for SAC's
-    squashed Gaussian low + (tanh(mean) + 1) (high - low) / 2) for continuous ones."""
+    Inputs: numpy (or any array-like: lists, uint8 images, int or float64 arrays) or torch tensors (any
+    real dtype, any device), cast to float32; one observation [*obs_shape] or a batch [B, *obs_shape].
+    Outputs follow the input: numpy in -> numpy out, torch in -> torch out (on the input's device); one
+    observation in -> no batch dim out, a batch in -> a leading [B] out. Everything runs under
+    torch.no_grad(): returned tensors have requires_grad False.
 
-    def __init__(self, net: nn.Module, action_space: dict, critic: nn.Module | None = None):
+    Shapes for a batch (drop the leading B for one observation):
+        policy(obs)         the deterministic action: [B] int64 for discrete action spaces (argmax of the
+                            logits, or of the Q values of a Q network); [B, D] float32 for continuous ones
+                            (the Gaussian mean clipped to [low, high]; SAC's squashed mean
+                            low + (tanh(mean) + 1) (high - low) / 2)
+        policy.output(obs)  the network's raw output: logits [B, A] of a categorical policy, Q values
+                            [B, A] of a DQN-family Q network, (mean [B, D], log_std [B, D]) of a Gaussian
+                            policy (mean unclipped; SAC's is the pre-tanh mean, its log_std state-dependent)
+        policy.value(obs)   V(s) [B] from the shared net's value head or the separate critic; for a Q
+                            network max_a Q(s, a) [B], the greedy value
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        action_space: dict,
+        critic: nn.Module | None = None,
+        algorithm: str | None = None,
+    ):
         super().__init__()
         self.net = net
         self.critic = critic
+        self.algorithm = algorithm
+        obs_shape = getattr(net, "obs_shape", None)
+        # None (a module that is not a jaxlab network) means inputs are taken as batches, unchecked.
+        self.obs_shape = None if obs_shape is None else tuple(int(d) for d in obs_shape)
         self.shared = isinstance(net, ActorCriticNet)
         self.q_network = isinstance(net, (QNet, DuelingQNet))
         self.squashed = isinstance(net, SquashedGaussianPolicyNet)
@@ -62,53 +87,108 @@ class Policy(nn.Module):
                 bound = np.broadcast_to(np.float32(action_space[key]), shape).copy()
                 self.register_buffer(key, torch.from_numpy(bound), persistent=False)
 
-    def _policy_out(self, obs: torch.Tensor):
-        return self.net(obs)[0] if self.shared else self.net(obs)
+    # -- the public API: numpy/torch, one observation or a batch ---------------------------------------
 
-    def logits(self, obs: torch.Tensor) -> torch.Tensor:
-        """Discrete policies: logits [B, A]."""
-        if not self.discrete:
+    def forward(self, obs):
+        """The deterministic action: [B] int64 (discrete) or [B, D] float32 (continuous) for a batch
+        [B, *obs_shape]; [] or [D] for one observation [*obs_shape]. Numpy in -> numpy out."""
+        return self._apply(obs, lambda x: self._action(self._output(x)))
+
+    def output(self, obs):
+        """The network's raw output: logits [B, A] (categorical policy), Q values [B, A] (Q network), or
+        (mean [B, D], log_std [B, D]) (Gaussian policy; SAC: pre-tanh mean, state-dependent log_std) for
+        a batch [B, *obs_shape]; no leading B for one observation. Numpy in -> numpy out."""
+        return self._apply(obs, self._output)
+
+    def value(self, obs):
+        """V(s) [B] for a batch [B, *obs_shape] ([] for one observation): the shared net's value head or
+        the separate critic; max_a Q(s, a) for a Q network. Numpy in -> numpy out."""
+        if self.q_network or self.shared or self.critic is not None:
+            return self._apply(obs, self._value)
+        if self.squashed or self.algorithm == "SAC":
             raise ExportError(
-                "logits() is for discrete action spaces — use mean_log_std() for continuous ones"
+                "SAC has no V(s) network — its critics are Q(s, a): build the *_q1_net file with "
+                "jaxlab.export.build_network(spec['agent']['critic_net'], ..., 'q1_net', algorithm='SAC')"
             )
-        if self.q_network:
-            raise ExportError("a Q network outputs Q values, not logits — use q_values()")
-        return self._policy_out(obs)
+        raise ExportError(
+            "this policy was loaded without its critic — use load_policy(path, with_critic=True)"
+        )
 
-    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
-        """DQN family: Q(s, .) [B, A]."""
-        if not self.q_network:
-            raise ExportError("q_values() is for DQN-family Q networks — use logits() for a policy network")
-        return self.net(obs)
+    # -- internals: on float32 batches [B, *obs_shape] -------------------------------------------------
 
-    def mean_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Continuous policies: (mean [B, D] unclipped, log_std [D]); for SAC the pre-tanh mean and the
-        state-dependent log_std [B, D]."""
-        if self.discrete:
-            raise ExportError(
-                "mean_log_std() is for continuous action spaces — use logits() for discrete ones"
-            )
-        return self._policy_out(obs)
-
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        """V(s) [B], from the shared net's value head or the separate critic."""
+    def _output(self, x: torch.Tensor):
+        out = self.net(x)
         if self.shared:
-            return self.net(obs)[1]
-        if self.q_network:
-            raise ExportError("a Q network has no V(s) head — use q_values(obs).max(-1) for the greedy value")
-        if self.critic is None:
-            raise ExportError(
-                "this policy was loaded without its critic — use load_policy(path, with_critic=True)"
-            )
-        return self.critic(obs)
+            out = out[0]
+        if not self.discrete:
+            mean, log_std = out
+            # PolicyNet's log_std is a [D] parameter: broadcast (and copy) it so every Gaussian gives [B, D].
+            out = (mean, log_std.expand_as(mean).clone())
+        return out
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def _value(self, x: torch.Tensor) -> torch.Tensor:
+        if self.q_network:
+            return self.net(x).max(dim=-1).values
+        return self.net(x)[1] if self.shared else self.critic(x)
+
+    def _action(self, out) -> torch.Tensor:
         if self.discrete:
-            return torch.argmax(self._policy_out(obs), dim=-1)
-        mean, _ = self.mean_log_std(obs)
+            return torch.argmax(out, dim=-1)
+        mean = out[0]
         if self.squashed:
             return self.low + (torch.tanh(mean) + 1.0) * 0.5 * (self.high - self.low)
         return torch.minimum(torch.maximum(mean, self.low), self.high)
+
+    def _device(self) -> torch.device:
+        for tensor in self.net.parameters():
+            return tensor.device
+        for tensor in self.net.buffers():
+            return tensor.device
+        return torch.device("cpu")
+
+    def _apply(self, obs, fn):
+        """fn on obs as a float32 batch on the network's device, under no_grad; the result converted back
+        to obs's kind (numpy or torch on obs's device) and, for one observation, without the batch dim."""
+        with torch.no_grad():
+            if isinstance(obs, torch.Tensor):
+                if obs.dtype.is_complex:
+                    raise ExportError(
+                        f"observations must be real numbers, not {obs.dtype} — pass a real tensor"
+                    )
+                device, x = obs.device, obs.detach()
+            else:
+                array = np.asarray(obs)
+                if array.dtype.kind not in "biuf":
+                    raise ExportError(
+                        f"observations must be numbers, not {array.dtype} — pass a numeric array, "
+                        f"{self._shapes()}"
+                    )
+                device, x = None, torch.from_numpy(np.array(array, dtype=np.float32))  # a writable copy
+            x = x.to(device=self._device(), dtype=torch.float32)
+            single = self.obs_shape is not None and tuple(x.shape) == self.obs_shape
+            batch = x.dim() > 0 and (self.obs_shape is None or tuple(x.shape[1:]) == self.obs_shape)
+            if single:
+                x = x.unsqueeze(0)
+            elif not batch:
+                raise ExportError(
+                    f"observation shape {list(x.shape)} does not fit this policy — pass {self._shapes()}"
+                )
+            return self._give(fn(x), single, device)
+
+    def _shapes(self) -> str:
+        if self.obs_shape is None:
+            return "a batch [B, *obs_shape]"
+        shape = ", ".join(str(d) for d in self.obs_shape)
+        return f"one observation [{shape}] or a batch [B, {shape}]"
+
+    @classmethod
+    def _give(cls, out, single: bool, device: torch.device | None):
+        if isinstance(out, tuple):
+            return tuple(cls._give(part, single, device) for part in out)
+        out = out.detach()
+        if single:
+            out = out[0]
+        return out.cpu().numpy() if device is None else out.to(device)
 
 
 def _read_spec(path: str) -> tuple[str, dict]:
@@ -186,7 +266,8 @@ def _load_into(module: nn.Module, path: str, spec_path: str) -> None:
 def load_policy(path: str, with_critic: bool = False) -> Policy:
     """The `Policy` of `<run>/model/{name}_t{T}_s{S}[_ckpt-best]_net_model.pt`, built from the run's trial
     spec `<run>/{name}_t{T}_spec.json`. `with_critic` also loads the matching `critic_net` file (when the
-    net is not shared) so `Policy.value` works. Raises ExportError with a one-line message."""
+    net is not shared) so `Policy.value` works (a shared net's value head and a Q network's greedy value
+    need no critic). Raises ExportError with a one-line message."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ExportError(f"{path} does not exist — pass the path of a {NET_FILE_PATTERN} file")
@@ -213,7 +294,8 @@ def load_policy(path: str, with_critic: bool = False) -> Policy:
     critic = None
     if with_critic and algorithm in Q_ALGORITHMS:
         raise ExportError(
-            f"{algorithm} has no critic network — use with_critic=False; Policy.q_values gives Q(s, .)"
+            f"{algorithm} has no critic network — use with_critic=False; Policy.output gives Q(s, .) and "
+            "Policy.value max_a Q(s, a)"
         )
     if with_critic and algorithm == "SAC":
         raise ExportError(
@@ -228,4 +310,4 @@ def load_policy(path: str, with_critic: bool = False) -> Policy:
             )
         critic = build("critic_net")
         _load_into(critic, critic_path, spec_path)
-    return Policy(net, meta["action_space"], critic).eval()
+    return Policy(net, meta["action_space"], critic, algorithm).eval()

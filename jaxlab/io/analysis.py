@@ -1,10 +1,10 @@
-"""From the session CSVs to metrics JSON and graphs. The run calls it when trials end and
-`python -m jaxlab.retro` calls it on a folder later, so both give the same files."""
+"""From the session CSVs to metrics JSON and graphs. The run calls it when trials end and `jaxlab retro`
+calls it on a folder later, so both give the same files. The metrics files follow SLM Lab's layout
+({"scalar": ..., "local": ...}), so SLM Lab's own `slm-lab plot` and retro-analysis read them."""
 
 from __future__ import annotations
 
 import json
-import os
 
 import pandas as pd
 
@@ -12,6 +12,8 @@ from jaxlab.io import graphs, metrics
 from jaxlab.io.files import write_json, write_text
 from jaxlab.io.graphs import Figure
 from jaxlab.io.paths import RunPaths
+
+DF_KINDS = ("train", "eval")
 
 
 def read_session_dfs(paths: RunPaths, trial: int, num_sessions: int, kind: str) -> list[pd.DataFrame]:
@@ -22,51 +24,54 @@ def analyze_trial(
     paths: RunPaths, trial: int, num_sessions: int, random_baseline: float, diverged_sessions: int = 0
 ) -> tuple[dict, dict[str, Figure]]:
     """Write the session and trial metrics of one trial; returns the trial scalar metrics and its graphs
-    (for `write_figures`). `diverged_sessions` counts the sessions frozen when they went non-finite."""
-    dfs = {kind: read_session_dfs(paths, trial, num_sessions, kind) for kind in ("train", "eval")}
-    info = os.path.join(paths.root, "info")
+    (for `write_figures`). `diverged_sessions` counts the sessions frozen when they went non-finite; a
+    session that diverged before its first row has an empty df and NaN metrics."""
+    dfs = {kind: read_session_dfs(paths, trial, num_sessions, kind) for kind in DF_KINDS}
     figures = {}
+    eval_locals = []
     for s in range(num_sessions):
+        for kind in DF_KINDS:
+            scalar = metrics.to_json_safe(metrics.session_metrics(dfs[kind][s], random_baseline))
+            local = metrics.session_local(dfs[kind][s], random_baseline)
+            write_json(paths.session_metrics(trial, s, kind, scalar=True), scalar)
+            write_json(paths.session_metrics(trial, s, kind, scalar=False), metrics.to_json_safe({"scalar": scalar, "local": local}))
+            if kind == "eval":
+                eval_locals.append(local)
         prefix = paths.session_prefix(trial, s)
-        for kind in ("train", "eval"):
-            scalars = metrics.session_metrics(dfs[kind][s], random_baseline)
-            write_json(os.path.join(info, f"{prefix}_session_metrics_scalar_{kind}.json"), metrics.to_json_safe(scalars))
         extra = tuple(dfs["train"][s].columns)
         for stem, fig in graphs.session_figures(prefix, dfs["train"][s], dfs["eval"][s], extra).items():
-            figures[os.path.join(paths.root, "graph", stem)] = fig
+            figures[paths.graph(stem)] = fig
 
-    trial_prefix = paths.trial_prefix(trial)
-    scalars = metrics.trial_metrics(dfs["eval"], random_baseline)
-    scalars = metrics.to_json_safe({**scalars, "diverged_sessions": diverged_sessions})
-    # A session that diverged before its first row has none: the trial's curves are those of the others.
-    series = metrics.to_json_safe(metrics.trial_series([df for df in dfs["eval"] if len(df)] or dfs["eval"]))
-    for folder in (info, paths.root):  # the root holds a copy, as in SLM Lab
-        write_json(os.path.join(folder, f"{trial_prefix}_trial_metrics_scalar.json"), scalars)
-    write_json(trial_metrics_path(paths, trial), {"scalar": scalars, "series": series})
-    for stem, fig in graphs.trial_figures(trial_prefix, series, num_sessions).items():
-        figures[os.path.join(paths.root, stem)] = fig
-    return scalars, figures
-
-
-def trial_metrics_path(paths: RunPaths, trial: int) -> str:
-    return os.path.join(paths.root, "info", f"{paths.trial_prefix(trial)}_trial_metrics.json")
+    scalar = metrics.trial_metrics(dfs["eval"], random_baseline)
+    scalar = metrics.to_json_safe({**scalar, "diverged_sessions": diverged_sessions})
+    local = metrics.trial_local(eval_locals)
+    for in_root in (False, True):  # the root holds a copy, as in SLM Lab
+        write_json(paths.trial_metrics(trial, scalar=True, in_root=in_root), scalar)
+    write_json(paths.trial_metrics(trial, scalar=False), metrics.to_json_safe({"scalar": scalar, "local": local}))
+    curves = metrics.to_json_safe(metrics.trial_curves(local))
+    for stem, fig in graphs.trial_figures(paths.trial_prefix(trial), curves, num_sessions).items():
+        figures[paths.graph(stem, in_root=True)] = fig
+    return scalar, figures
 
 
-def analyze_experiment(paths: RunPaths, samples: dict[int, dict]) -> tuple[pd.DataFrame, dict[str, Figure]]:
-    """A search's `experiment_df.csv` (trial, the searched keys, the trial metrics; best strength first) in
-    info/ and the folder root, from the trials' metrics files; returns the multi-trial graphs."""
-    rows, series = [], {}
+def analyze_experiment(
+    paths: RunPaths, samples: dict[int, dict], unfinished: set[int] = frozenset()
+) -> tuple[pd.DataFrame, dict[str, Figure]]:
+    """A search's `experiment_df.csv` (trial, the searched keys, the trial metrics, `finished`; best strength
+    first) in info/ and the folder root, from the trials' metrics files; returns the multi-trial graphs.
+    `unfinished`: trials an interrupt stopped before their last frame (`finished` false)."""
+    rows, curves = [], {}
     for trial, sample in sorted(samples.items()):
-        with open(trial_metrics_path(paths, trial)) as f:
+        with open(paths.trial_metrics(trial, scalar=False)) as f:
             trial_metrics = json.load(f)
-        rows.append({"trial": trial, **{key: _cell(sample[key]) for key in sorted(sample)}, **trial_metrics["scalar"]})
-        series[trial] = trial_metrics["series"]
+        searched = {key: _cell(sample[key]) for key in sorted(sample)}
+        rows.append({"trial": trial, **searched, **trial_metrics["scalar"], "finished": trial not in unfinished})
+        curves[trial] = metrics.trial_curves(trial_metrics["local"])
     df = pd.DataFrame(rows).sort_values("strength", ascending=False, na_position="last", kind="stable")
     csv = df.to_csv(index=False)
-    for folder in (os.path.join(paths.root, "info"), paths.root):
-        write_text(os.path.join(folder, f"{paths.name}_experiment_df.csv"), csv)
-    graph = os.path.join(paths.root, "graph")
-    return df, {os.path.join(graph, stem): fig for stem, fig in graphs.multi_trial_figures(paths.name, series).items()}
+    for in_root in (False, True):
+        write_text(paths.experiment_df(in_root), csv)
+    return df, {paths.graph(stem): fig for stem, fig in graphs.multi_trial_figures(paths.name, curves).items()}
 
 
 def _cell(value: object) -> object:
@@ -75,4 +80,4 @@ def _cell(value: object) -> object:
 
 
 def write_figures(paths: RunPaths, figures: dict[str, Figure], png: bool) -> None:
-    graphs.write_figures(figures, os.path.join(paths.root, "graph"), png)
+    graphs.write_figures(figures, paths.graph(""), png)

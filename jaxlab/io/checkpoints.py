@@ -15,27 +15,26 @@ from jaxlab.io.paths import RunPaths
 
 
 def save_networks(
-    model_dir: str, session_prefix: str, networks: dict, obs_stats=None, best: bool = False
+    paths: RunPaths, trial: int, session: int, networks: dict, obs_stats=None, best: bool = False
 ) -> list[str]:
-    """Write `{session_prefix}_[ckpt-best_]{net}_model.pt` for each named network's Flax variables
+    """Write `model/{name}_t{T}_s{S}_[ckpt-best_]{net}_model.pt` for each named network's Flax variables
     (numpy leaves); returns the paths. With normalised observations each file also carries the
     statistics as `obs_norm.mean` and `obs_norm.var`, so the network can be used on raw observations."""
-    paths = []
+    written = []
     norm = {} if obs_stats is None else {"obs_norm.mean": obs_stats.mean, "obs_norm.var": obs_stats.var}
     for net_name, variables in networks.items():
-        tag = "ckpt-best_" if best else ""
-        path = os.path.join(model_dir, f"{session_prefix}_{tag}{net_name}_model.pt")
+        path = paths.model(trial, session, net_name, best)
         tensors = {**flax_to_state_dict(variables), **norm}
         state_dict = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in tensors.items()}
         atomic_write(path, lambda tmp, sd=state_dict: torch.save(sd, tmp))
-        paths.append(path)
-    return paths
+        written.append(path)
+    return written
 
 
-def keep_trials(model_dir: str, paths: RunPaths, trials: list[int]) -> int:
+def keep_trials(paths: RunPaths, trials: list[int]) -> int:
     """`--keep N`, as in SLM Lab: delete the model files of every trial not in `trials`; returns how many."""
     kept = tuple(f"{paths.trial_prefix(t)}_" for t in trials)
-    removed = 0
+    removed, model_dir = 0, paths.model_dir()
     for entry in os.listdir(model_dir):
         if re.match(rf"{re.escape(paths.name)}_t\d+_", entry) and not entry.startswith(kept):
             target = os.path.join(model_dir, entry)

@@ -25,10 +25,16 @@ from jaxlab.io.files import atomic_write
 PLOTLY_JS = "plotly.min.js"
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 WIDTH, HEIGHT = 800, 450
-MARGIN = dict(l=70, r=30, t=60, b=60)
-# The legend sits inside the plot area's top right, so a figure needs no room beside its plot.
-LEGEND = dict(x=1.0, y=1.0, xanchor="right", yanchor="top", bgcolor="rgba(255, 255, 255, 0.8)")
+MARGIN = dict(l=70, r=30, t=60, b=90)
+# The legend sits in one row under the x axis title, at the right: outside the plot area, so it never hides
+# a curve (inside, a solved curve ended under it), and the figure needs no room beside its plot.
+LEGEND_BELOW_PX = 52  # from the plot area's bottom edge to the legend's top
+LEGEND = dict(
+    orientation="h", x=1.0, xanchor="right", yanchor="top",
+    y=-LEGEND_BELOW_PX / (HEIGHT - MARGIN["t"] - MARGIN["b"]),  # in the plot area's fractions
+)
 TITLE_FONT = dict(size=17)
+START_ATTEMPTS = 2
 MAX_SHEET_FIGURES = 60  # 60 x 450 px stays under Chromium's 32767-px canvas limit
 
 
@@ -145,11 +151,18 @@ def start_png_renderer() -> bool:
         return False
     import kaleido
 
-    # One tab: two rendered the sheets ~30% faster but started slower, and once hung starting up.
-    kaleido.start_sync_server(n=1, silence_warnings=True)
-    # The first render loads plotly.js into the page: do it now, not at the end.
-    kaleido.calc_fig_sync(styled([_line([0, 1], [0, 1])], "", ""), opts={"width": 50, "height": 50})
-    return True
+    for attempt in range(START_ATTEMPTS):
+        # One tab: two rendered the sheets ~30% faster but started slower, and once hung starting up.
+        kaleido.start_sync_server(n=1, silence_warnings=True)
+        try:
+            # The first render loads plotly.js into the page: do it now, not at the end.
+            kaleido.calc_fig_sync(styled([_line([0, 1], [0, 1])], "", ""), opts={"width": 50, "height": 50})
+            return True
+        except Exception:  # a page whose scripts had not loaded yet (seen under load): start afresh once
+            kaleido.stop_sync_server(silence_warnings=True)
+            if attempt == START_ATTEMPTS - 1:
+                raise
+    return False
 
 
 def stop_png_renderer() -> None:
@@ -192,7 +205,7 @@ def sheet_figure(figures: list[Figure]) -> Figure:
         layout[f"yaxis{suffix}"] = dict(
             domain=[plot_bottom, plot_top], anchor=f"x{suffix}", title=fig_layout["yaxis"]["title"]
         )
-        layout[f"legend{suffix}"] = {**LEGEND, "x": x_domain[1], "y": plot_top}
+        layout[f"legend{suffix}"] = {**LEGEND, "x": x_domain[1], "y": plot_bottom - LEGEND_BELOW_PX / (n * HEIGHT)}
         layout.setdefault("annotations", []).append(dict(
             text=fig_layout["title"]["text"], font=TITLE_FONT, showarrow=False, xref="paper", yref="paper",
             x=x_domain[0], y=top - MARGIN["t"] / 2 / (n * HEIGHT), xanchor="left", yanchor="middle",

@@ -1,4 +1,4 @@
-"""SLM Lab's experiment metrics, as pure functions of numpy arrays (CONTRACT.md "Metrics").
+"""SLM Lab's experiment metrics, as pure functions of numpy arrays (docs/output.md, "Metrics").
 
 With `str_i = total_reward_i - R_rand` over a session's checkpoints i = 1..N (rows whose
 total_reward is NaN are left out), R_rand the mean return of a uniform random policy:
@@ -32,6 +32,7 @@ SESSION_KEYS = (
 )
 TRIAL_KEYS = SESSION_KEYS + ("consistency",)
 NAN = float("nan")
+MA_WINDOW = 100  # total_reward_ma: the mean of total_reward over the last 100 rows
 
 
 def weighted_efficiency(strength: np.ndarray, steps: np.ndarray) -> float:
@@ -97,17 +98,85 @@ def trial_metrics(session_dfs: list[pd.DataFrame], random_baseline: float) -> di
     return out
 
 
-def trial_series(session_dfs: list[pd.DataFrame]) -> dict[str, list[float]]:
-    """Per-checkpoint mean and std over sessions of total_reward and total_reward_ma (for trial graphs)."""
-    rows = min(len(df) for df in session_dfs)
-    frames = session_dfs[0]["frame"].to_numpy(dtype=float)[:rows]
-    out = {"frame": frames.tolist()}
-    for column in ("total_reward", "total_reward_ma"):
-        matrix = np.stack([df[column].to_numpy(dtype=float)[:rows] for df in session_dfs])
-        with warnings.catch_warnings():  # all-NaN columns (before any episode ended) are NaN, as intended
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out[f"mean_{column}"] = np.nanmean(matrix, axis=0).tolist()
-            out[f"std_{column}"] = (np.nanstd(matrix, axis=0, ddof=1) if len(session_dfs) > 1 else 0 * frames).tolist()
+def session_local(df: pd.DataFrame, random_baseline: float) -> dict[str, list[float]]:
+    """SLM Lab's local series of one session DataFrame, one value per row (NaN where total_reward is):
+    the returns, the strengths, and the running versions of the efficiencies and the stability (at row k,
+    the scalar formula over rows <= k), with the frames and opt_steps they go with."""
+    rewards = df["total_reward"].to_numpy(dtype=float)
+    frames, opt_steps = df["frame"].to_numpy(dtype=float), df["opt_step"].to_numpy(dtype=float)
+    finite = np.isfinite(rewards)
+    strength = rewards - random_baseline
+    stabilities = np.full(len(df), NAN)
+    kept = strength[finite]
+    if len(kept) > 1:  # row m of the finite ones: the stability of rows 0 .. m
+        drops = np.cumsum(np.minimum(np.diff(kept), 0.0))
+        before = np.cumsum(kept[:-1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stabilities[np.flatnonzero(finite)[1:]] = np.where(before != 0, 1.0 - np.abs(drops / before), NAN)
+    return {
+        "mean_returns": rewards.tolist(),
+        "strengths": strength.tolist(),
+        "sample_efficiencies": _running_efficiency(strength, frames, finite).tolist(),
+        "training_efficiencies": _running_efficiency(strength, opt_steps, finite).tolist(),
+        "stabilities": stabilities.tolist(),
+        "frames": frames.tolist(),
+        "opt_steps": opt_steps.tolist(),
+    }
+
+
+def _running_efficiency(strength: np.ndarray, steps: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """`weighted_efficiency` of rows 0 .. k at each row k; NaN on rows without a strength."""
+    weight = np.where(finite & (steps > 0), 1.0 / np.where(steps > 0, steps, 1.0), 0.0)
+    numerator = np.cumsum(np.where(weight > 0, strength, 0.0) * weight)
+    denominator = np.cumsum(weight)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(finite & (denominator > 0), numerator / denominator, NAN)
+
+
+def trial_local(session_locals: list[dict]) -> dict:
+    """SLM Lab's trial local series: each session's series as one list per session, the consistency at each
+    row (over the sessions that have the row, ddof=1), and the frames and opt_steps of the longest session
+    (a session frozen when it diverged has fewer rows)."""
+    longest = max(session_locals, key=lambda local: len(local["frames"]))
+    strengths = _rows_by_session([local["strengths"] for local in session_locals])
+    with warnings.catch_warnings():  # rows with fewer than 2 sessions are NaN, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        consistencies = 1.0 - 2.0 * np.nanstd(strengths, axis=0, ddof=1) / np.nanmean(strengths, axis=0)
+    per_session = ("mean_returns", "strengths", "sample_efficiencies", "training_efficiencies", "stabilities")
+    return {
+        **{key: [local[key] for local in session_locals] for key in per_session},
+        "consistencies": consistencies.tolist(),
+        "frames": list(longest["frames"]),
+        "opt_steps": list(longest["opt_steps"]),
+    }
+
+
+def _rows_by_session(series: list[list]) -> np.ndarray:
+    """[sessions, rows] float, NaN-padded where a session has fewer rows (None is NaN: read from JSON)."""
+    rows = max((len(values) for values in series), default=0)
+    matrix = np.full((len(series), rows), NAN)
+    for s, values in enumerate(series):
+        matrix[s, : len(values)] = np.asarray(values, dtype=float)
+    return matrix
+
+
+def moving_average(returns: np.ndarray) -> np.ndarray:
+    """total_reward_ma of a row of returns [..., rows]: the mean of the last MA_WINDOW values, NaN skipped."""
+    frame = pd.DataFrame(np.atleast_2d(returns).T)
+    return frame.rolling(MA_WINDOW, min_periods=1).mean().to_numpy().T.reshape(np.shape(returns))
+
+
+def trial_curves(local: dict) -> dict[str, list[float]]:
+    """The trial graphs' curves from a trial's local series: per row, the mean and std over sessions of the
+    returns and of their moving average (the sessions' total_reward_ma)."""
+    returns = _rows_by_session(local["mean_returns"])
+    out = {"frame": list(local["frames"])}
+    with warnings.catch_warnings():  # all-NaN rows (before any episode ended) are NaN, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for name, matrix in (("total_reward", returns), ("total_reward_ma", moving_average(returns))):
+            out[f"mean_{name}"] = np.nanmean(matrix, axis=0).tolist()
+            std = np.nanstd(matrix, axis=0, ddof=1) if len(matrix) > 1 else np.zeros(matrix.shape[1])
+            out[f"std_{name}"] = std.tolist()
     return out
 
 

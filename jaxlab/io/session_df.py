@@ -1,4 +1,4 @@
-"""Session DataFrames: one row per checkpoint per session, CONTRACT.md's columns in order."""
+"""Session DataFrames: one row per checkpoint per session, docs/output.md's columns in order."""
 
 from __future__ import annotations
 

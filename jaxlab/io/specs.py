@@ -32,13 +32,13 @@ def versions() -> dict[str, str]:
 
 
 def write_spec(paths: RunPaths, spec: dict) -> str:
-    path = os.path.join(paths.root, f"{paths.name}_spec.json")
-    write_json(path, spec)
-    return path
+    """The spec as run (overrides applied), with SLM Lab's runtime meta keys (experiment, prepaths, ...)."""
+    write_json(paths.spec(), {**spec, "meta": {**spec["meta"], "experiment_ts": paths.ts, **paths.slm_meta()}})
+    return paths.spec()
 
 
 def write_trial_spec(paths: RunPaths, trial: int, spec: dict, runtime_meta: dict) -> str:
-    """The trial spec: `spec` with `runtime_meta` (see spec.RUNTIME_META_KEYS) merged into meta."""
-    path = os.path.join(paths.root, f"{paths.trial_prefix(trial)}_spec.json")
-    write_json(path, {**spec, "meta": {**spec["meta"], **runtime_meta}})
-    return path
+    """The trial spec: `spec` with `runtime_meta` (see spec.RUNTIME_META_KEYS) and SLM Lab's runtime meta
+    keys of the trial merged into meta."""
+    write_json(paths.trial_spec(trial), {**spec, "meta": {**spec["meta"], **runtime_meta, **paths.slm_meta(trial)}})
+    return paths.trial_spec(trial)

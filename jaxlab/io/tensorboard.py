@@ -1,21 +1,30 @@
-"""TensorBoard events via tensorboardX: one writer per session in `log/`, every DataFrame column as a
-scalar against frame (`train/total_reward`, `eval/total_reward`, ...)."""
+"""TensorBoard events via tensorboardX: one writer per session, each in its own folder
+`log/{name}_t{T}_s{S}/`, so TensorBoard shows the sessions as separate runs that can be overlaid. Every
+DataFrame column is a scalar against frame (`train/total_reward`, `eval/total_reward`, ...)."""
 
 from __future__ import annotations
 
+import glob
+import os
 import resource
 
 from tensorboardX import SummaryWriter
 from tensorboardX.proto.summary_pb2 import Summary
 
+EVENT_FILES = "events.out.tfevents.*"
+
 
 class SessionWriters:
-    def __init__(self, log_dir: str, session_prefixes: list[str]):
-        _allow_open_files(len(session_prefixes) + 256)
+    def __init__(self, session_dirs: list[str], fresh: bool = False):
+        """One writer per folder of `session_dirs`. `fresh` removes the folders' earlier event files first: a
+        resumed run writes its rows again from the CSVs, so no step appears twice in a run."""
+        _allow_open_files(len(session_dirs) + 256)
+        if fresh:
+            for folder in session_dirs:
+                for path in glob.glob(os.path.join(folder, EVENT_FILES)):
+                    os.remove(path)
         # A deep queue: with the default of 10 events every add waits on the writer thread.
-        self.writers = [
-            SummaryWriter(log_dir, filename_suffix=f".{prefix}", max_queue=100_000) for prefix in session_prefixes
-        ]
+        self.writers = [SummaryWriter(folder, max_queue=100_000) for folder in session_dirs]
 
     def add_rows(self, session: int, kind: str, rows: list[dict]) -> None:
         """One event per row holding all its columns: the same scalars as one `add_scalar` per column,
