@@ -63,8 +63,16 @@ def make_train(max_frame: int):
                     jax.random.split(k_step, NUM_ENVS), env_state, action, env_params
                 )
                 trunc = trunc & ~term
-                return (env_state, next_obs, key), (obs, action, log_prob, value, reward, term, trunc,
-                                                    info["final_observation"])
+                return (env_state, next_obs, key), (
+                    obs,
+                    action,
+                    log_prob,
+                    value,
+                    reward,
+                    term,
+                    trunc,
+                    info["final_observation"],
+                )
 
             (env_state, obs, key), batch = jax.lax.scan(step, (env_state, obs, key), None, STEPS)
             b_obs, b_act, b_logp, b_val, b_rew, b_term, b_trunc, b_final = batch
@@ -81,10 +89,12 @@ def make_train(max_frame: int):
 
             _, adv = jax.lax.scan(gae, jnp.zeros(NUM_ENVS), (delta, not_done), reverse=True)
             target = adv + b_val
-            flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), (b_obs, b_act, b_logp, b_val, adv, target))
+            flat = jax.tree.map(
+                lambda x: x.reshape(-1, *x.shape[2:]), (b_obs, b_act, b_logp, b_val, adv, target)
+            )
 
             def loss_fn(params, mb):
-                o, a, old_logp, old_v, adv, tgt = mb
+                o, a, old_logp, _old_v, adv, tgt = mb
                 logits = actor.apply(params["actor"], o)
                 logp_all = jax.nn.log_softmax(logits)
                 logp = logp_all[jnp.arange(a.shape[0]), a]
@@ -109,7 +119,9 @@ def make_train(max_frame: int):
                 return jax.lax.scan(minibatch, (params, opt_state), mbs)[0], None
 
             key, k_epochs = jax.random.split(key)
-            (params, opt_state), _ = jax.lax.scan(epoch, (params, opt_state), jax.random.split(k_epochs, EPOCHS))
+            (params, opt_state), _ = jax.lax.scan(
+                epoch, (params, opt_state), jax.random.split(k_epochs, EPOCHS)
+            )
             return (params, opt_state, env_state, obs, key), b_rew.sum()
 
         carry = (params, opt_state, env_state, obs, key)

@@ -19,15 +19,18 @@ import time
 import numpy as np
 
 from jaxlab import experiment, spec
-from jaxlab.engine import rows_to_numpy
+from jaxlab.build import build
+from jaxlab.engine import rows_to_numpy, session_hparams, session_keys
+from jaxlab.trial import SECONDS_PER_CALL
 
 
 def io_off(run_spec: dict) -> tuple[float, float]:
     """(whole seconds less compilation, training seconds) of the numeric work alone."""
     start = time.perf_counter()
-    built = experiment.build_engine(run_spec)
-    engine, plan = built.engine, built.plan
-    state = engine.init(run_spec["meta"]["random_seed"], run_spec["meta"]["max_session"], built.hp)
+    built = build(run_spec)
+    engine, plan, sessions = built.engine, built.plan, run_spec["meta"]["max_session"]
+    keys = session_keys(run_spec["meta"]["random_seed"], sessions)
+    state = engine.init_sessions(keys, session_hparams([built.hp], sessions))
     engine.compile(state)
     train_start, done, chunk = time.perf_counter(), 0, 1
     while done < plan.num_checkpoints:  # calls sized as the CLI sizes them: about SECONDS_PER_CALL each
@@ -36,7 +39,7 @@ def io_off(run_spec: dict) -> tuple[float, float]:
         rows_to_numpy(rows, count)
         done += count
         seconds = max(time.perf_counter() - call_start, 1e-6)
-        chunk = int(np.clip(round(experiment.SECONDS_PER_CALL * count / seconds), 1, engine.max_chunk))
+        chunk = int(np.clip(round(SECONDS_PER_CALL * count / seconds), 1, engine.max_chunk))
     end = time.perf_counter()
     return end - start - engine.compile_seconds, end - train_start
 
@@ -56,14 +59,19 @@ def main() -> None:
         off_whole, off_train = io_off(run_spec)
         # Compile seconds move with the persistent cache and the machine: both sides leave them out.
         runs.append((on_whole - result.compile_seconds, result.train_seconds, off_whole, off_train))
-    on_whole, on_train, off_whole, off_train = (min(column) for column in zip(*runs))
+    on_whole, on_train, off_whole, off_train = (min(column) for column in zip(*runs, strict=True))
     cost = on_whole - off_whole
-    print(f"\n{args.config}: {run_spec['meta']['max_session']} sessions, best of {args.repeats}, compile seconds excluded")
+    print(
+        f"\n{args.config}: {run_spec['meta']['max_session']} sessions, best of {args.repeats}, compile"
+        " seconds excluded"
+    )
     print(f"whole run, I/O on : {on_whole:7.2f} s   (training {on_train:.2f} s)")
     print(f"whole run, I/O off: {off_whole:7.2f} s   (training {off_train:.2f} s)")
-    print(f"I/O path: {cost:+.2f} s = {100 * cost / off_train:+.1f}% of training wall time "
-          f"(in the training loop {100 * (on_train - off_train) / off_train:+.1f}%, "
-          f"set-up + end {100 * (cost - on_train + off_train) / off_train:+.1f}%)")
+    print(
+        f"I/O path: {cost:+.2f} s = {100 * cost / off_train:+.1f}% of training wall time "
+        f"(in the training loop {100 * (on_train - off_train) / off_train:+.1f}%, "
+        f"set-up + end {100 * (cost - on_train + off_train) / off_train:+.1f}%)"
+    )
 
 
 if __name__ == "__main__":

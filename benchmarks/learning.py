@@ -39,7 +39,10 @@ def main(configs: list[str], data_dir: str) -> None:
         result = experiment.run(run_spec, "train", data_dir, progress=False)
         train_ma = [rows_[-1]["total_reward_ma"] for rows_ in result.frames.rows]
         rows.append((config, run_spec, result, sum(train_ma) / len(train_ma), BENCHMARKS.get(config)))
-    print(f"\n{'config':36s} {'sessions':>8s} {'frames':>9s} {'wall s':>7s} {'jaxlab':>9s} {'(train)':>9s} {'SLM Lab':>8s}")
+    print(
+        f"\n{'config':36s} {'sessions':>8s} {'frames':>9s} {'wall s':>7s} {'jaxlab':>9s} {'(train)':>9s}"
+        f" {'SLM Lab':>8s}"
+    )
     for config, run_spec, result, train_ma, slm in rows:
         score = result.metrics["total_reward_ma"]
         verdict = "" if slm is None else ("  >= SLM Lab" if score >= slm else "  < SLM Lab")
@@ -52,7 +55,9 @@ def main(configs: list[str], data_dir: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("configs", nargs="*", help=f"configs to run (default: all of {', '.join(BENCHMARKS)})")
+    parser.add_argument(
+        "configs", nargs="*", help=f"configs to run (default: all of {', '.join(BENCHMARKS)})"
+    )
     parser.add_argument("--data-dir", help="where the run folders go (default: a new temporary folder)")
     args = parser.parse_args()
     main(args.configs, args.data_dir or tempfile.mkdtemp(prefix="jaxlab_learning_"))

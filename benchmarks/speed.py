@@ -64,16 +64,21 @@ def jaxlab_row(frames: int, sessions: int, log_frequency: int) -> dict:
     run_spec = spec.load(CONFIG, overrides)
     with tempfile.TemporaryDirectory() as data_dir:
         result = experiment.run(run_spec, "train", data_dir, progress=False)
-    return {"steps": result.total_frames * sessions, "seconds": result.train_seconds, "compile": result.compile_seconds}
+    return {
+        "steps": result.total_frames * sessions,
+        "seconds": result.train_seconds,
+        "compile": result.compile_seconds,
+    }
 
 
 def jaxlab_compile(sessions: int) -> dict:
-    from jaxlab import experiment, spec
+    from jaxlab import spec
+    from jaxlab.build import build
 
     run_spec = spec.load(CONFIG, [*SETTINGS, f"meta.max_session={sessions}", "meta.rigorous_eval=0"])
-    built = experiment.build_engine(run_spec)
+    built = build(run_spec)
     start = time.perf_counter()
-    built.engine.compile(built.engine.init(run_spec["meta"]["random_seed"], sessions, built.hp))
+    built.engine.compile(built.engine.state_shapes(sessions, built.hp))
     return {"compile": time.perf_counter() - start}
 
 
@@ -93,7 +98,11 @@ def bare_row(frames: int, seeds: int) -> dict:
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
     jax.block_until_ready(compiled(keys))
-    return {"steps": frames_per_seed * seeds, "seconds": time.perf_counter() - start, "compile": compile_seconds}
+    return {
+        "steps": frames_per_seed * seeds,
+        "seconds": time.perf_counter() - start,
+        "compile": compile_seconds,
+    }
 
 
 def gymnax_row(steps: int, sessions: int, num_envs: int = 4) -> dict:
@@ -166,8 +175,18 @@ ROWS = {
 def child(kind: str, frames: int, sessions: int, cache_dir: str, log_frequency: int = 0) -> dict:
     """Run one row in a fresh process; returns its numbers and peak RSS."""
     env = {**os.environ, "JAXLAB_CACHE_DIR": cache_dir}
-    cmd = [sys.executable, __file__, "--row", kind, "--frames", str(frames), "--sessions", str(sessions),
-           "--log-frequency", str(log_frequency)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--row",
+        kind,
+        "--frames",
+        str(frames),
+        "--sessions",
+        str(sessions),
+        "--log-frequency",
+        str(log_frequency),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
         sys.exit(f"{kind} row failed:\n{out.stderr[-2000:]}")
@@ -178,7 +197,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=500_000, help="frames per session / seed")
     parser.add_argument("--sessions", default="1,16,64", help="jaxlab session counts, comma-separated")
-    parser.add_argument("--bare-seeds", type=int, default=16, help="seeds of the bare loop (and gymnax stepping)")
+    parser.add_argument(
+        "--bare-seeds", type=int, default=16, help="seeds of the bare loop (and gymnax stepping)"
+    )
     parser.add_argument("--sb3-frames", type=int, default=50_000)
     parser.add_argument("--skip-sb3", action="store_true", help="leave out SB3 (the optional `bench` extra)")
     parser.add_argument("--row", choices=sorted(ROWS), help=argparse.SUPPRESS)
@@ -193,8 +214,13 @@ def main() -> None:
     seeds = args.bare_seeds
     bare, gymnax_name = f"bare jitted loop, {seeds} seeds (no I/O)", f"gymnax random policy, {seeds} x 4 envs"
     with tempfile.TemporaryDirectory() as cold_cache, tempfile.TemporaryDirectory() as warm_cache:
-        rows = {f"jaxlab, {n} session{'s' if n > 1 else ''}": child("jaxlab", args.frames, n, warm_cache) for n in counts}
-        rows["jaxlab, 4 sessions, log_frequency=max_frame"] = child("jaxlab", args.frames, 4, warm_cache, args.frames)
+        rows = {
+            f"jaxlab, {n} session{'s' if n > 1 else ''}": child("jaxlab", args.frames, n, warm_cache)
+            for n in counts
+        }
+        rows["jaxlab, 4 sessions, log_frequency=max_frame"] = child(
+            "jaxlab", args.frames, 4, warm_cache, args.frames
+        )
         rows["jaxlab, 4 sessions, log_frequency=10000"] = child("jaxlab", args.frames, 4, warm_cache, 10_000)
         rows[bare] = child("bare", args.frames, seeds, cold_cache)
         rows[gymnax_name] = child("gymnax", args.frames, seeds, warm_cache)
@@ -208,16 +234,24 @@ def main() -> None:
     import jax
 
     print(f"\ndevice: {jax.devices()[0].device_kind} ({jax.devices()[0].platform})")
-    print(f"{'run':44s} {'env-steps':>14s} {'seconds':>8s} {'compile s':>9s} {'steps/s':>12s} {'peak RSS MB':>11s} "
-          f"{'device MB':>9s}")
+    print(
+        f"{'run':44s} {'env-steps':>14s} {'seconds':>8s} {'compile s':>9s} {'steps/s':>12s}"
+        f" {'peak RSS MB':>11s} "
+        f"{'device MB':>9s}"
+    )
     for name, row in rows.items():
         row["rate"] = row["steps"] / row["seconds"]
         device_mb = "" if row["device_mb"] is None else f"{row['device_mb']:9,.0f}"
-        print(f"{name:44s} {row['steps']:14,d} {row['seconds']:8.2f} {row['compile']:9.2f} {row['rate']:12,.0f} "
-              f"{row['rss_mb']:11,.0f} {device_mb:>9s}")
+        print(
+            f"{name:44s} {row['steps']:14,d} {row['seconds']:8.2f} {row['compile']:9.2f}"
+            f" {row['rate']:12,.0f} "
+            f"{row['rss_mb']:11,.0f} {device_mb:>9s}"
+        )
     rate = {name: row["rate"] for name, row in rows.items()}
-    print(f"\ncompile s, {seeds} sessions: jaxlab cold {jaxlab_cold:.2f}, warm {jaxlab_warm:.2f}; "
-          f"bare loop cold {rows[bare]['compile']:.2f}, warm {bare_warm:.2f}")
+    print(
+        f"\ncompile s, {seeds} sessions: jaxlab cold {jaxlab_cold:.2f}, warm {jaxlab_warm:.2f}; "
+        f"bare loop cold {rows[bare]['compile']:.2f}, warm {bare_warm:.2f}"
+    )
     quiet = rows["jaxlab, 4 sessions, log_frequency=max_frame"]["seconds"]
     logged = rows["jaxlab, 4 sessions, log_frequency=10000"]["seconds"]
     print(f"engine overhead (log_frequency 10000 vs one checkpoint): {100 * (logged - quiet) / quiet:+.1f}%")

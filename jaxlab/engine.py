@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from functools import partial
-from types import ModuleType
 from typing import Any
 
 import jax
@@ -25,6 +23,7 @@ import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxlab.algos.base import Algorithm, StepMetrics, TrainState
 from jaxlab.envs import VecEnv, first_episode_returns
 
 MA_WINDOW = 100  # total_reward_ma: mean of total_reward over the last 100 rows
@@ -37,7 +36,8 @@ RUNNING, STOPPED, DIVERGED = 0, 1, 2
 
 @struct.dataclass
 class PolicySnapshot:
-    """What a policy needs at inference: its params, and the observation statistics when they are normalised."""
+    """What a policy needs at inference: its params, and the observation statistics when they are
+    normalised."""
 
     params: Any
     obs_stats: Any  # RunningMeanStd or None
@@ -76,7 +76,9 @@ class Plan:
         return self.frames_per_checkpoint * self.num_checkpoints
 
     @classmethod
-    def plan(cls, frames_per_update: int, log_frequency: int, max_frame: int, eval_frequency: int = 0) -> Plan:
+    def plan(
+        cls, frames_per_update: int, log_frequency: int, max_frame: int, eval_frequency: int = 0
+    ) -> Plan:
         """Round `log_frequency` to whole updates and `eval_frequency` to whole checkpoints; run
         checkpoints until `max_frame` is reached."""
         updates = max(1, round(log_frequency / frames_per_update))
@@ -89,8 +91,8 @@ class Plan:
         return self.frames_per_checkpoint * self.eval_every
 
 
-def snapshot(train: Any) -> PolicySnapshot:
-    """The policy of an algorithm's train state (every train state has `params` and `env_state`)."""
+def snapshot(train: TrainState) -> PolicySnapshot:
+    """The policy of an algorithm's train state."""
     return PolicySnapshot(train.params, train.env_state.obs_stats)
 
 
@@ -110,7 +112,8 @@ def session_keys(seed: int, num_sessions: int) -> jax.Array:
 
 
 def session_hparams(hps: list[Any], sessions_per_trial: int) -> Any:
-    """The hyperparameters of every session, [T * S, ...] on each leaf: trial t's for sessions t*S .. t*S + S - 1."""
+    """The hyperparameters of every session, [T * S, ...] on each leaf: trial t's for sessions t*S .. t*S + S
+    - 1."""
     return jax.tree.map(lambda *xs: jnp.repeat(jnp.stack(xs), sessions_per_trial, axis=0), *hps)
 
 
@@ -118,7 +121,9 @@ def stop_sessions(state: SessionState, sessions: list[int]) -> SessionState:
     """Mark sessions STOPPED (search trials cut by successive halving): from the next checkpoint on they
     write no rows and keep their policy."""
     status = state.status.at[jnp.asarray(sessions)].set(STOPPED)
-    return state.replace(status=jax.device_put(status, state.status.sharding))  # as the compiled program expects
+    return state.replace(
+        status=jax.device_put(status, state.status.sharding)
+    )  # as the compiled program expects
 
 
 def device_memory_bytes() -> int | None:
@@ -133,19 +138,23 @@ def tree_bytes(tree: Any) -> int:
 
 
 def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache, so a second run of the same program starts fast."""
-    cache_dir = os.environ.get("JAXLAB_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxlab", "xla"))
+    """JAX's persistent compilation cache, so a second run of the same program starts fast. Global JAX
+    configuration: called once at start-up, by the experiment drivers."""
+    cache_dir = os.environ.get(
+        "JAXLAB_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxlab", "xla")
+    )
     jax.config.update("jax_compilation_cache_dir", cache_dir)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 class Engine:
-    """Runs one trial's sessions: `init`, then `run_chunk` until `plan.num_checkpoints`."""
+    """Runs one trial's sessions: `init_sessions`, then `run_chunk` until `plan.num_checkpoints`."""
 
-    def __init__(self, algo: ModuleType, static: Any, plan: Plan, eval_env: VecEnv | None = None, max_chunk: int = 256):
+    def __init__(
+        self, algo: Algorithm, static: Any, plan: Plan, eval_env: VecEnv | None = None, max_chunk: int = 256
+    ):
         """`eval_env` holds `rigorous_eval` raw (un-normalised) env copies; None turns eval off."""
         self.algo, self.static, self.plan, self.eval_env = algo, static, plan, eval_env
-        enable_compilation_cache()
         self.max_chunk = min(max_chunk, plan.num_checkpoints)
         self._compiled = None
         self.compile_seconds = 0.0
@@ -155,6 +164,10 @@ class Engine:
     def _init_session(self, key: jax.Array, hp: Any) -> SessionState:
         train_key, eval_key = jax.random.split(key)
         train = self.algo.init(self.static, train_key, hp)
+        if not isinstance(train, TrainState):
+            raise TypeError(
+                f"{self.algo.name}.init returned a {type(train).__name__}, which lacks TrainState's fields"
+            )
         return SessionState(
             train=train,
             reward_history=jnp.full(MA_WINDOW, jnp.nan),
@@ -172,31 +185,50 @@ class Engine:
         train = session.train
 
         def greedy(obs, key):
-            return self.algo.act(self.static, train.params, obs, key, explore=False)
+            return self.algo.act(self.static, train.hp, train.params, obs, key, False)
 
         key = jax.random.fold_in(session.eval_key, index)
         return first_episode_returns(self.eval_env, key, greedy, train.env_state.obs_stats).mean()
 
-    def _checkpoint(self, session: SessionState, index: jax.Array) -> tuple[SessionState, dict]:
-        """`updates_per_checkpoint` updates, then one DataFrame row (a dict of scalars).
-        `index` is the trial-wide checkpoint number, the same for all sessions (not vmapped)."""
-        update = partial(self.algo.update, self.static)
-        train, metrics = jax.lax.scan(lambda s, _: update(s), session.train, None, self.plan.updates_per_checkpoint)
-        metrics = jax.tree.map(lambda m: m[-1], metrics)  # the last update's values
-        # Before their first gradient step, replay algorithms report a NaN loss: that is not divergence.
-        loss_ok = jnp.isfinite(metrics["loss"]) | (train.opt_step == session.train.opt_step)
-        finite = jnp.stack([loss_ok] + [jnp.isfinite(p).all() for p in jax.tree.leaves(train.params)]).all()
-        running = session.status == RUNNING
-        written = running & finite
-        # A session that is not running keeps the policy it had (only params and obs stats: a select over
-        # replay buffers would copy them every checkpoint).
-        frozen = snapshot(session.train)
-        keep = lambda new, old: jnp.where(written, new, old)
-        train = train.replace(
+    def _train_updates(self, train: Any) -> tuple[Any, StepMetrics]:
+        """`updates_per_checkpoint` updates; the last one's metrics."""
+        train, metrics = jax.lax.scan(
+            lambda state, _: self.algo.update(self.static, state),
+            train,
+            None,
+            self.plan.updates_per_checkpoint,
+        )
+        metrics = jax.tree.map(lambda m: m[-1], metrics)
+        if set(metrics.columns) != set(self.algo.columns):
+            raise TypeError(
+                f"{self.algo.name}.update reports columns {sorted(metrics.columns)}, not {self.algo.columns}"
+            )
+        return train, metrics
+
+    @staticmethod
+    def _finite(before: Any, train: Any, loss: jax.Array) -> jax.Array:
+        """Whether a session's loss and params are finite after its updates. Before their first gradient step,
+        replay algorithms report a NaN loss: that is not divergence."""
+        loss_ok = jnp.isfinite(loss) | (train.opt_step == before.opt_step)
+        return jnp.stack([loss_ok] + [jnp.isfinite(p).all() for p in jax.tree.leaves(train.params)]).all()
+
+    @staticmethod
+    def _keep_policy(train: Any, before: Any, written: jax.Array) -> Any:
+        """A session that writes no row keeps the policy it had (only params and obs stats: a select over
+        replay buffers would copy them every checkpoint)."""
+        frozen = snapshot(before)
+        keep = lambda new, old: jnp.where(written, new, old)  # noqa: E731
+        return train.replace(
             params=jax.tree.map(keep, train.params, frozen.params),
-            env_state=train.env_state.replace(obs_stats=jax.tree.map(keep, train.env_state.obs_stats, frozen.obs_stats)),
+            env_state=train.env_state.replace(
+                obs_stats=jax.tree.map(keep, train.env_state.obs_stats, frozen.obs_stats)
+            ),
         )
 
+    def _record_returns(
+        self, session: SessionState, train: Any, written: jax.Array
+    ) -> tuple[SessionState, dict]:
+        """The checkpoint's total_reward and its moving average; the best policy so far."""
         total_reward = train.env_state.stats.mean_recent_return()
         history = session.reward_history.at[session.rows_written % MA_WINDOW].set(total_reward)
         reward_ma = jnp.nanmean(history)
@@ -208,44 +240,64 @@ class Engine:
             best_reward_ma=jnp.where(improved, reward_ma, session.best_reward_ma),
             best=jax.tree.map(lambda new, old: jnp.where(improved, new, old), snapshot(train), session.best),
         )
-        evaluated = jnp.asarray(False)
-        eval_reward = eval_reward_ma = jnp.asarray(jnp.nan)
-        if self.eval_env is not None:
-            evaluated = ((index + 1) % self.plan.eval_every == 0) | (index + 1 == self.plan.num_checkpoints)
-            eval_reward = jax.lax.cond(
-                evaluated, self._evaluate, lambda *_: jnp.asarray(jnp.nan), session, index
-            )
-            eval_history = jnp.where(
-                evaluated, session.eval_history.at[session.evals_written % MA_WINDOW].set(eval_reward),
-                session.eval_history,
-            )
-            eval_reward_ma = jnp.nanmean(eval_history)
-            session = session.replace(eval_history=eval_history, evals_written=session.evals_written + evaluated)
+        return session, {
+            "total_reward": total_reward,
+            "total_reward_ma": reward_ma,
+            "best_improved": improved,
+        }
+
+    def _maybe_evaluate(self, session: SessionState, index: jax.Array) -> tuple[SessionState, dict]:
+        """Every `eval_every` checkpoints and at the last, an eval row's returns (NaN otherwise)."""
+        nothing = jnp.asarray(jnp.nan)
+        if self.eval_env is None:
+            return session, {
+                "evaluated": jnp.asarray(False),
+                "eval_total_reward": nothing,
+                "eval_total_reward_ma": nothing,
+            }
+        evaluated = ((index + 1) % self.plan.eval_every == 0) | (index + 1 == self.plan.num_checkpoints)
+        eval_reward = jax.lax.cond(evaluated, self._evaluate, lambda *_: nothing, session, index)
+        eval_history = jnp.where(
+            evaluated,
+            session.eval_history.at[session.evals_written % MA_WINDOW].set(eval_reward),
+            session.eval_history,
+        )
+        session = session.replace(eval_history=eval_history, evals_written=session.evals_written + evaluated)
+        return session, {
+            "evaluated": evaluated,
+            "eval_total_reward": eval_reward,
+            "eval_total_reward_ma": jnp.nanmean(eval_history),
+        }
+
+    def _checkpoint(self, session: SessionState, index: jax.Array) -> tuple[SessionState, dict]:
+        """`updates_per_checkpoint` updates, then one DataFrame row (a dict of scalars).
+        `index` is the trial-wide checkpoint number, the same for all sessions (not vmapped)."""
+        train, metrics = self._train_updates(session.train)
+        finite = self._finite(session.train, train, metrics.loss)
+        running = session.status == RUNNING
+        written = running & finite
+        train = self._keep_policy(train, session.train, written)
+        session, returns = self._record_returns(session, train, written)
+        session, evaluation = self._maybe_evaluate(session, index)
         session = session.replace(status=jnp.where(running & ~finite, DIVERGED, session.status))
         row = {
             "frame": train.frame,
-            "total_reward": total_reward,
-            "total_reward_ma": reward_ma,
-            "loss": metrics["loss"],
+            "total_reward": returns["total_reward"],
+            "total_reward_ma": returns["total_reward_ma"],
+            "loss": metrics.loss,
             "t": train.frame // self.static.env.num_envs,
             "epi": train.env_state.stats.episodes,
             "opt_step": train.opt_step,
-            "lr": metrics["lr"],
-            **{name: metrics[name] for name in self.algo.EXTRA_COLUMNS},
-            "best_improved": improved,
+            "lr": metrics.lr,
+            **{name: metrics.columns[name] for name in self.algo.columns},
+            "best_improved": returns["best_improved"],
             "written": written,
             "status": session.status,
-            "evaluated": evaluated,
-            "eval_total_reward": eval_reward,
-            "eval_total_reward_ma": eval_reward_ma,
+            **evaluation,
         }
         return session, row
 
     # ---- compiled, all sessions --------------------------------------------------------------
-    def init(self, seed: int, num_sessions: int, hp: Any) -> SessionState:
-        """One trial's sessions 0 .. num_sessions - 1 (see `init_sessions`)."""
-        return self.init_sessions(session_keys(seed, num_sessions), session_hparams([hp], num_sessions))
-
     def init_sessions(self, keys: jax.Array, hps: Any) -> SessionState:
         """Sessions from their keys [S, 2] and hyperparameters (a leading [S] on every leaf: search trials
         differ), [S, ...] on every leaf, sharded over the devices on the session axis."""
@@ -253,10 +305,13 @@ class Engine:
         return jax.device_put(state, session_sharding(len(keys)))
 
     def state_shapes(self, num_sessions: int, hp: Any) -> SessionState:
-        """The shapes of `init`'s state, placed as `init` places it, without allocating it. It traces the jitted
+        """The shapes of `init`'s state, placed as `init` places it, without allocating it. It traces the
+        jitted
         init, so a later `init_sessions` of as many sessions reuses the trace."""
         keys = jax.ShapeDtypeStruct((num_sessions, 2), jnp.uint32)
-        hps = jax.tree.map(lambda x: jax.ShapeDtypeStruct((num_sessions, *jnp.shape(x)), jnp.result_type(x)), hp)
+        hps = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct((num_sessions, *jnp.shape(x)), jnp.result_type(x)), hp
+        )
         shapes = jax.eval_shape(self._init_vmapped, keys, hps)
         sharding = session_sharding(num_sessions)
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
@@ -278,34 +333,6 @@ class Engine:
         vector_steps = self.plan.frames_per_update // self.static.env.num_envs
         return tree_bytes((state, eval_envs)) + vector_steps * tree_bytes(first_obs)
 
-    def sessions_per_program(self, num_sessions: int, hp: Any, unit: int = 1) -> int:
-        """How many sessions one program runs at once: all of them, unless XLA's analysis of the compiled
-        program says they would not fit in the accelerator's memory; then the largest divisor of
-        `num_sessions` that fits and is a multiple of `unit` (a search trial's sessions stay together);
-        the sessions run in batches, one after another, same program.
-        On an accelerator this leaves the program compiled for that many sessions; on CPU (host RAM,
-        checked before the trial starts) it compiles nothing."""
-        limit = device_memory_bytes()
-        if limit is None:
-            return num_sessions
-        self.compile(self.state_shapes(num_sessions, hp))
-        per_session = self.program_bytes() / num_sessions
-        fitting = [
-            d for d in range(unit, num_sessions + 1, unit)
-            if num_sessions % d == 0 and d * per_session <= MEMORY_SHARE * limit
-        ]
-        if not fitting:
-            raise MemoryError(
-                f"{unit} session{'s' if unit > 1 else ''} need{'' if unit > 1 else 's'} {unit * per_session / 2**30:.1f} GiB"
-                f" of device memory but {jax.devices()[0].device_kind} "
-                f"has {limit / 2**30:.1f} GiB: use fewer env.num_envs, a smaller memory.max_size or smaller layers"
-            )
-        if fitting[-1] < num_sessions:
-            compiled_for_all = self.compile_seconds
-            self.compile(self.state_shapes(fitting[-1], hp))
-            self.compile_seconds += compiled_for_all
-        return fitting[-1]
-
     def _run_chunk(self, state: SessionState, start: jax.Array, num_checkpoints: jax.Array):
         """Checkpoints start .. start + num_checkpoints - 1. Returns the state, the rows [max_chunk, S]
         (the first `num_checkpoints` filled) and a copy of the best policy that outlives the donated state."""
@@ -319,15 +346,18 @@ class Engine:
             rows = jax.tree.map(lambda buf, r: buf.at[i].set(r), rows, row)
             return i + 1, state, rows
 
-        _, state, rows = jax.lax.while_loop(lambda c: c[0] < num_checkpoints, body, (jnp.int32(0), state, rows))
+        _, state, rows = jax.lax.while_loop(
+            lambda c: c[0] < num_checkpoints, body, (jnp.int32(0), state, rows)
+        )
         return state, rows, jax.tree.map(jnp.copy, state.best)
 
     def compile(self, state: SessionState) -> None:
-        """Compile `run_chunk` ahead of time; the seconds are kept apart from training time."""
+        """Compile `run_chunk` ahead of time for `state`'s shapes; the seconds are kept apart from training
+        time (and add up over the compiles of one trial)."""
         start = time.perf_counter()
         jitted = jax.jit(self._run_chunk, donate_argnums=0)
         self._compiled = jitted.lower(state, jnp.int32(0), jnp.int32(1)).compile()
-        self.compile_seconds = time.perf_counter() - start
+        self.compile_seconds += time.perf_counter() - start
 
     @property
     def compiled(self) -> bool:
@@ -337,7 +367,12 @@ class Engine:
         """Device memory of the compiled program (XLA's analysis): arguments, outputs not aliased to them,
         and temporaries."""
         mem = self._compiled.memory_analysis()
-        return mem.argument_size_in_bytes + mem.output_size_in_bytes - mem.alias_size_in_bytes + mem.temp_size_in_bytes
+        return (
+            mem.argument_size_in_bytes
+            + mem.output_size_in_bytes
+            - mem.alias_size_in_bytes
+            + mem.temp_size_in_bytes
+        )
 
     def run_chunk(self, state: SessionState, start: int, num_checkpoints: int):
         """Dispatch checkpoints `start` .. `start + num_checkpoints - 1` (at most max_chunk).

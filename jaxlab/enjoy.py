@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jaxlab.envs import GYMNASIUM_TWINS
 from jaxlab.io.paths import TRIAL_SPEC, RunPaths
 from jaxlab.spec import SpecError
-
-GYMNASIUM_TWINS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0")
 
 
 @dataclass
@@ -42,7 +41,10 @@ def best_session(paths: RunPaths, trial: int, num_sessions: int) -> int:
         else:
             scores.append(-np.inf)
     if not np.isfinite(scores).any():
-        raise SpecError(f"{paths.root} has no session metrics yet — let the run finish, or run python -m jaxlab.retro on it")
+        raise SpecError(
+            f"{paths.root} has no session metrics yet — let the run finish, or run python -m jaxlab.retro"
+            " on it"
+        )
     return int(np.argmax(scores))
 
 
@@ -51,10 +53,13 @@ def enjoy(config_spec: dict, trial_spec_path: str, episodes: int, render: bool) 
 
     match = TRIAL_SPEC.fullmatch(os.path.basename(trial_spec_path))
     if not match or not os.path.isfile(trial_spec_path):
-        raise SpecError(f"enjoy@{trial_spec_path}: give a trial spec of a run, data/<run>/<name>_t<T>_spec.json")
+        raise SpecError(
+            f"enjoy@{trial_spec_path}: give a trial spec of a run, data/<run>/<name>_t<T>_spec.json"
+        )
     if match["name"] != config_spec["name"]:
         raise SpecError(
-            f"enjoy@{trial_spec_path} is a run of {match['name']!r}, but the spec given is {config_spec['name']!r}"
+            f"enjoy@{trial_spec_path} is a run of {match['name']!r}, but the spec given is"
+            f" {config_spec['name']!r}"
             " — pass that run's own spec, or none"
         )
     paths, trial = RunPaths(os.path.dirname(trial_spec_path) or ".", match["name"]), int(match["trial"])
@@ -77,7 +82,9 @@ def enjoy(config_spec: dict, trial_spec_path: str, episodes: int, render: bool) 
         try:
             returns, frames = play_gymnasium(policy, env_name, episodes, record_episode=0 if render else None)
         except DependencyNotInstalled as error:
-            raise SpecError(f"--render needs gymnasium's drawing extra: {str(error).splitlines()[0]}") from None
+            raise SpecError(
+                f"--render needs gymnasium's drawing extra: {str(error).splitlines()[0]}"
+            ) from None
         if render:
             from jaxlab.io.gif import write_gif
 
@@ -110,4 +117,6 @@ def play_jax_env(policy, env_spec: dict, episodes: int, seed: int = 0) -> np.nda
     def act(obs, _key):
         return jax.pure_callback(torch_actions, action_shape, obs)
 
-    return np.asarray(jax.jit(lambda key: envs.first_episode_returns(env, key, act))(jax.random.PRNGKey(seed)))
+    return np.asarray(
+        jax.jit(lambda key: envs.first_episode_returns(env, key, act))(jax.random.PRNGKey(seed))
+    )

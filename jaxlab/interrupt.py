@@ -35,7 +35,9 @@ class SaveRecord:
     resume_command: str | None = None  # None: the run cannot be resumed (search)
     state_dir: str | None = None  # where the training state is saved (resumable runs)
     rows_frame: int = 0  # the CSVs hold every session's rows up to this frame
-    final_weights: bool = False  # the sessions' final weights are written (the ckpt-best ones go with the rows)
+    final_weights: bool = (
+        False  # the sessions' final weights are written (the ckpt-best ones go with the rows)
+    )
     outputs_written: bool = False  # metrics and graphs
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -65,8 +67,11 @@ class SaveRecord:
             )
         missing = []
         if not self.outputs_written:
-            missing.append(f"the metrics and graphs (python -m jaxlab.retro {self.root} makes them)" if self.rows_frame
-                           else "the metrics and graphs")
+            missing.append(
+                f"the metrics and graphs (python -m jaxlab.retro {self.root} makes them)"
+                if self.rows_frame
+                else "the metrics and graphs"
+            )
         if self.resume_command and state_frame is None:
             missing.append("the training state, so the run cannot be resumed")
         missing.append("the zip")
@@ -114,9 +119,15 @@ class Interrupt:
                 )
                 continue
             if self.record is None:
-                print(f"jaxlab: {signal.Signals(signum).name} again: stopped at once", file=sys.stderr, flush=True)
+                print(
+                    f"jaxlab: {signal.Signals(signum).name} again: stopped at once",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 os._exit(EXIT_SIGNAL + signum)
-            with self.record.lock:  # a CSV write under way finishes first (milliseconds), so the words are true
+            with (
+                self.record.lock
+            ):  # a CSV write under way finishes first (milliseconds), so the words are true
                 print(self.record.stopped_at_once(signum), file=sys.stderr, flush=True)
                 os._exit(EXIT_SIGNAL + signum)
 

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+from jaxlab import algos
 from jaxlab.io import analysis, graphs
 from jaxlab.io.files import zip_folder
 from jaxlab.io.paths import RunPaths
@@ -21,16 +22,24 @@ def retro(folder: str) -> list[int]:
     paths = RunPaths.existing(folder)
     trial_specs = paths.trial_specs()
     if not trial_specs:
-        raise ValueError(f"{paths.root} holds no {paths.name}_t{{T}}_spec.json — it is not a finished jaxlab run")
+        raise ValueError(
+            f"{paths.root} holds no {paths.name}_t{{T}}_spec.json — it is not a finished jaxlab run"
+        )
     png = graphs.start_png_renderer()
     done, figures, samples, unfinished = [], {}, {}, set()
     try:
         for path in trial_specs:
             with open(path) as f:
-                meta = json.load(f)["meta"]
+                trial_spec = json.load(f)
+            meta = trial_spec["meta"]
             diverged = len(meta.get("diverged_sessions", []))
             trial = meta["trial"]
-            figures.update(analysis.analyze_trial(paths, trial, meta["max_session"], meta["random_baseline"], diverged)[1])
+            columns = algos.get(trial_spec["agent"]["algorithm"]["name"]).columns  # graphed with the loss
+            figures.update(
+                analysis.analyze_trial(
+                    paths, trial, meta["max_session"], meta["random_baseline"], diverged, columns
+                )[1]
+            )
             if "search_sample" in meta:
                 samples[trial] = meta["search_sample"]
             if "interrupted_at_frame" in meta:

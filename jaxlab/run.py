@@ -32,30 +32,45 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(prog="python -m jaxlab.run", usage=USAGE, description="Train the sessions of a jaxlab spec.")
+    parser = _Parser(
+        prog="python -m jaxlab.run", usage=USAGE, description="Train the sessions of a jaxlab spec."
+    )
     parser.add_argument(
-        "positionals", nargs="*", metavar="SPEC MODE",
+        "positionals",
+        nargs="*",
+        metavar="SPEC MODE",
         help="a YAML spec file (e.g. configs/ppo_cartpole.yaml), then the mode: train (default), dev, search,"
         " train@<run folder> (resume; SPEC optional) or enjoy@<trial spec> (SPEC optional)",
     )
     parser.add_argument(
-        "-s", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "-s",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help='override a spec value, parsed as YAML: -s meta.max_session=8 -s "agent.net.hid_layers=[64,64]"',
     )
     parser.add_argument("--data-dir", default="data", help="where run folders go (default: data)")
     parser.add_argument("--no-progress", action="store_true", help="no live progress bar")
     parser.add_argument("--episodes", type=int, default=10, help="enjoy: episodes to play (default 10)")
     parser.add_argument("--render", action="store_true", help="enjoy: write a GIF of the first episode")
-    parser.add_argument("--keep", type=int, metavar="N", help="search: keep the model files of the N best trials only")
+    parser.add_argument(
+        "--keep", type=int, metavar="N", help="search: keep the model files of the N best trials only"
+    )
     args = parser.parse_intermixed_args(argv)
     args.spec, args.mode = _spec_and_mode(args.positionals)
     if args.episodes < 1:
         raise SpecError(f"--episodes {args.episodes} must be at least 1")
     if args.keep is not None and (args.mode != "search" or args.keep < 0):
-        raise SpecError(f"--keep {args.keep}: keeps the model files of the N >= 0 best trials of a search — use it with search mode")
+        raise SpecError(
+            f"--keep {args.keep}: keeps the model files of the N >= 0 best trials of a search — use it"
+            " with search mode"
+        )
     if args.mode.startswith("enjoy@") and args.overrides:
         raise SpecError(
-            f"-s {args.overrides[0]}: enjoy replays the run's trial spec as it was trained, so -s has no effect there"
+            f"-s {args.overrides[0]}: enjoy replays the run's trial spec as it was trained, so -s has no"
+            " effect there"
             " — drop -s"
         )
     return args
@@ -68,21 +83,30 @@ def _is_mode(word: str) -> bool:
 def _spec_and_mode(positionals: list[str]) -> tuple[str | None, str]:
     """(SPEC or None, MODE) from the positionals; SPEC may be left out for train@ and enjoy@."""
     if not positionals:
-        raise SpecError(f"give a spec file, e.g. python -m jaxlab.run configs/ppo_cartpole.yaml — usage: {USAGE}")
+        raise SpecError(
+            f"give a spec file, e.g. python -m jaxlab.run configs/ppo_cartpole.yaml — usage: {USAGE}"
+        )
     if len(positionals) > 2:
         raise SpecError(f"too many arguments: {' '.join(positionals[2:])} — usage: {USAGE}")
-    spec, mode = (positionals + ["train"])[:2] if not _is_mode(positionals[0]) else (None, positionals[0])
+    spec, mode = [*positionals, "train"][:2] if not _is_mode(positionals[0]) else (None, positionals[0])
     if len(positionals) == 2 and spec is None:
-        raise SpecError(f"{positionals[1]!r} after the mode {positionals[0]}: the spec file comes first — usage: {USAGE}")
+        raise SpecError(
+            f"{positionals[1]!r} after the mode {positionals[0]}: the spec file comes first — usage: {USAGE}"
+        )
     if not _is_mode(mode):
-        raise SpecError(f"unknown mode {mode!r} — use one of: train, dev, search, train@<run folder>, enjoy@<trial spec>")
+        raise SpecError(
+            f"unknown mode {mode!r} — use one of: train, dev, search, train@<run folder>, enjoy@<trial spec>"
+        )
     if spec is None and mode in PLAIN_MODES:
-        raise SpecError(f"{mode} needs a spec file, e.g. python -m jaxlab.run configs/ppo_cartpole.yaml {mode}")
+        raise SpecError(
+            f"{mode} needs a spec file, e.g. python -m jaxlab.run configs/ppo_cartpole.yaml {mode}"
+        )
     return spec, mode
 
 
 def check_data_dir(data_dir: str) -> None:
-    """Make sure run folders can be written under `data_dir` (created if needed): write a scratch file there."""
+    """Make sure run folders can be written under `data_dir` (created if needed): write a scratch file
+    there."""
     if os.path.exists(data_dir) and not os.path.isdir(data_dir):
         raise SpecError(f"--data-dir {data_dir} is a file, not a folder — give a folder for the run folders")
     try:
@@ -91,7 +115,8 @@ def check_data_dir(data_dir: str) -> None:
             pass
     except OSError as error:
         raise SpecError(
-            f"--data-dir {data_dir} is not a writable folder ({error.strerror}) — pick another with --data-dir"
+            f"--data-dir {data_dir} is not a writable folder ({error.strerror}) — pick another with"
+            " --data-dir"
         ) from None
 
 
@@ -100,7 +125,10 @@ def check_trial_spec(path: str) -> None:
     from jaxlab import spec as spec_module
 
     if not os.path.isfile(path):
-        raise SpecError(f"enjoy@{path}: give a trial spec of a run, data/<run>/<name>_t<T>_spec.json ({path} is not a file)")
+        raise SpecError(
+            f"enjoy@{path}: give a trial spec of a run, data/<run>/<name>_t<T>_spec.json ({path} is not a"
+            " file)"
+        )
     try:
         meta = spec_module.read_file(path).get("meta")
         if not isinstance(meta, dict) or not {"trial", "max_session"} <= set(meta):
@@ -125,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         from jaxlab import experiment
 
         if args.mode.startswith("train@"):
-            experiment.resume(args.mode.removeprefix("train@"), args.spec, args.overrides, progress=not args.no_progress)
+            experiment.resume(
+                args.mode.removeprefix("train@"), args.spec, args.overrides, progress=not args.no_progress
+            )
             return 0
         spec = spec_module.load(args.spec, args.overrides)
         check_data_dir(args.data_dir)
@@ -156,17 +186,23 @@ def _run_ended_early(error: Exception) -> int:
 
     if isinstance(error, AllDiverged):
         return fail(
-            f"every session diverged (non-finite loss or params) — their rows up to then, metrics and graphs are in"
-            f" {error.root}; lower the learning rate (agent.net.optim_spec.lr) or clip gradients (agent.net.clip_grad_val)",
+            "every session diverged (non-finite loss or params) — their rows up to then, metrics and"
+            " graphs are in"
+            f" {error.root}; lower the learning rate (agent.net.optim_spec.lr) or clip gradients"
+            " (agent.net.clip_grad_val)",
             EXIT_DIVERGED,
         )
     if not isinstance(error, Interrupted):
         raise error
     how = (
-        f"resume with: {error.resume_command}" if error.resume_command
-        else "a search is not resumable; its trials so far are in the folder (experiment_df's finished column)"
+        f"resume with: {error.resume_command}"
+        if error.resume_command
+        else "a search is not resumable; its trials so far are in the folder (see experiment_df's finished)"
     )
-    print(f"jaxlab: {signal.Signals(error.signum).name}: everything so far is in {error.root} — {how}", file=sys.stderr)
+    print(
+        f"jaxlab: {signal.Signals(error.signum).name}: everything so far is in {error.root} — {how}",
+        file=sys.stderr,
+    )
     return EXIT_SIGNAL + error.signum
 
 
@@ -179,8 +215,10 @@ def enjoy(spec: dict, trial_spec_path: str, episodes: int, render: bool) -> int:
     from jaxlab import enjoy as enjoy_mode
 
     result = enjoy_mode.enjoy(spec, trial_spec_path, episodes, render)
-    print(f"session {result.session} ({result.checkpoint}): return {result.returns.mean():.2f} ± "
-          f"{result.returns.std():.2f} over {len(result.returns)} episodes")
+    print(
+        f"session {result.session} ({result.checkpoint}): return {result.returns.mean():.2f} ± "
+        f"{result.returns.std():.2f} over {len(result.returns)} episodes"
+    )
     if result.gif:
         print(f"GIF of episode 0: {result.gif}")
     return 0

@@ -2,26 +2,28 @@ import os
 
 import pytest
 
-# Tests share one persistent compilation cache so repeated programs compile once per machine.
+from jaxlab.engine import enable_compilation_cache
+from tests.specs import tiny_spec
+
+# Tests share one persistent compilation cache so repeated programs compile once per machine (the run
+# drivers switch it on; tests that drive the engine directly need it too).
 os.environ.setdefault("JAXLAB_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".jax_cache"))
-
-
-def tiny_spec(**sections) -> dict:
-    """A raw PPO CartPole spec small enough to compile and run in seconds."""
-    raw = {
-        "name": "tiny",
-        "agent": {
-            "algorithm": {"name": "PPO", "time_horizon": 16, "minibatch_size": 32, "training_epoch": 2},
-            "net": {"hid_layers": [16], "optim_spec": {"name": "Adam", "lr": 1e-3}},
-        },
-        "env": {"name": "CartPole-v1", "num_envs": 4, "max_frame": 2048},
-        "meta": {"max_session": 2, "log_frequency": 128},
-    }
-    for section, values in sections.items():
-        raw[section] = {**raw[section], **values}
-    return raw
+enable_compilation_cache()
 
 
 @pytest.fixture
 def tiny():
     return tiny_spec
+
+
+@pytest.fixture(scope="session")
+def run_folder(tmp_path_factory):
+    """One tiny 2-session PPO run with eval rows through the CLI, shared by the tests that read a folder."""
+    from jaxlab import run
+    from tests.helpers import write_spec
+
+    tmp = tmp_path_factory.mktemp("run")
+    path = write_spec(tmp, tiny_spec(meta={"max_session": 2, "log_frequency": 128, "eval_frequency": 512}))
+    assert run.main([str(path), "--data-dir", str(tmp / "data"), "--no-progress"]) == 0
+    (folder,) = [p for p in (tmp / "data").iterdir() if p.is_dir()]
+    return folder

@@ -2,7 +2,8 @@
 --xla_force_host_platform_device_count once, when its CPU backend starts). The sessions axis is sharded
 over the devices, so the 2-device run must train the same numbers as the 1-device one, bit for bit: the
 sessions share no data (the one collective, eval's "is any session still playing", changes no values).
-A timeout per process turns a hang (a deadlocked XLA:CPU thread pool sits at 0% CPU forever) into a failure."""
+A timeout per process turns a hang (a deadlocked XLA:CPU thread pool sits at 0% CPU forever) into a
+failure."""
 
 import glob
 import os
@@ -15,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxlab import experiment, spec
+from jaxlab import spec
+from jaxlab.build import build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SESSIONS = 4  # 2 per device on 2 devices
@@ -30,7 +32,7 @@ TIMEOUT_S = 240
 UNTIMED = ["wall_t", "fps"]  # the only columns that may differ between two runs
 
 # The child trains through the CLI, then says how many devices it saw and over how many the engine
-# places the sessions (engine.init puts the state on session_sharding).
+# places the sessions (engine.init_sessions puts the state on session_sharding).
 CHILD = """
 import sys
 from jaxlab.run import main
@@ -43,8 +45,10 @@ sys.exit(code)
 
 
 def train(devices: int, data_dir: str) -> tuple[int, int]:
-    """Train configs/ppo_cartpole.yaml, shortened, on `devices` CPU devices; (device count, devices sharded over)."""
-    # JAX_PLATFORMS: on a machine with a GPU, JAX would otherwise train there and ignore the forced CPU devices.
+    """Train configs/ppo_cartpole.yaml, shortened, on `devices` CPU devices; (device count, devices sharded
+    over)."""
+    # JAX_PLATFORMS: on a machine with a GPU, JAX would otherwise train there and ignore the forced CPU
+    # devices.
     env = {
         **os.environ,
         "JAX_PLATFORMS": "cpu",
@@ -105,8 +109,8 @@ def test_no_lapack_call_in_vmapped_algorithm_code(path):
     (independent layers' QRs side by side), no thread is left for the tasks and the run hangs at 0% CPU,
     on one device or several. Lowering only traces, so this costs about a second per config."""
     validated = spec.load(path, ["meta.max_session=2"])
-    built = experiment.build_engine(validated)
-    algo, static = built.algo, built.engine.static
+    built = build(validated)
+    algo, static = built.algo, built.static
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     hps = jax.tree.map(lambda x: jnp.broadcast_to(x, (2, *jnp.shape(x))), built.hp)
     init = jax.vmap(lambda key, hp: algo.init(static, key, hp))
@@ -115,8 +119,8 @@ def test_no_lapack_call_in_vmapped_algorithm_code(path):
     programs = {
         "init": jax.jit(init).lower(keys, hps),
         "update": jax.jit(jax.vmap(lambda s: algo.update(static, s))).lower(state),
-        "act": jax.jit(jax.vmap(lambda p, o, k: algo.act(static, p, o, k, False))).lower(
-            state.params, obs, keys
+        "act": jax.jit(jax.vmap(lambda hp, p, o, k: algo.act(static, hp, p, o, k, False))).lower(
+            state.hp, state.params, obs, keys
         ),
     }
     for name, lowered in programs.items():

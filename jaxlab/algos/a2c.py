@@ -7,7 +7,7 @@ truncation and not at termination. Loss, as SLM Lab's:
     -mean(log pi(a|s) * A) + val_loss_coef * mean((V(s) - target)^2) - entropy_coef * mean(H).
 Discrete (categorical) and continuous (Gaussian, state-independent log-std) actions; separate
 (`net` + `critic_net`) or shared (`net`) actor-critic, one optimiser over all parameters.
-The state, networks, rollout and GAE are the on-policy plumbing PPO uses (`actor_critic.py`).
+The state, networks, rollout and GAE are the on-policy plumbing (`on_policy.py`).
 """
 
 from __future__ import annotations
@@ -17,29 +17,27 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
-from jaxlab.algos import distributions
-from jaxlab.algos.actor_critic import (
-    OnPolicyState,
-    Rollout,
-    act,
-    collect,
-    gae_targets,
-    init,
-    make_nets,
-    nets,
-    next_values,
-    policy_and_value,
-)
+from jaxlab.algos import on_policy
+from jaxlab.algos.base import StepMetrics
+from jaxlab.algos.networks import NET_SCHEMA
+from jaxlab.algos.on_policy import Batch, Coefficients, OnPolicyState, Rollout
 from jaxlab.algos.optim import OptimSettings
 from jaxlab.algos.returns import nstep_returns
 from jaxlab.algos.schedules import Schedule
-from jaxlab.envs import VecEnv
+from jaxlab.envs import EnvDescription, VecEnv
+from jaxlab.schema import SpecError, choice, integer, real, schedule
 
-# The interface the engine calls; init, act and nets are the shared actor-critic ones.
-__all__ = ["EXTRA_COLUMNS", "act", "configure", "init", "nets", "update"]
+ALGORITHM_SCHEMA = {
+    "name": choice("A2C", "A2C"),
+    "gamma": real(0.99, 0.0, 1.0),
+    "lam": real(0.95, 0.0, 1.0, nullable=True),  # GAE when set; null: n-step returns
+    "num_step_returns": integer(None, 1, nullable=True),
+    "entropy_coef_spec": schedule(0.01),
+    "val_loss_coef": real(0.5, 0.0),
+    "training_frequency": integer(32, 1),  # vector steps per update (the on-policy batch is x num_envs)
+}
 
 
 @dataclass(frozen=True)
@@ -70,11 +68,20 @@ class HParams:
     max_grad_norm: jax.Array
 
 
-def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]:
+def check(spec: dict, env: EnvDescription) -> None:
+    algo = spec["agent"]["algorithm"]
+    if (algo["lam"] is None) == (algo["num_step_returns"] is None):
+        raise SpecError(
+            "agent.algorithm: A2C needs exactly one of lam (GAE) and num_step_returns (n-step returns)"
+            " — set the other to null"
+        )
+
+
+def configure(spec: dict, env: VecEnv) -> tuple[Static, HParams]:
     """Split a validated spec into static settings and float hyperparameters."""
     algo, net = spec["agent"]["algorithm"], spec["agent"]["net"]
-    policy_net, critic_net = make_nets(net, env)
-    num_updates = -(-max_frame // (algo["training_frequency"] * env.num_envs))
+    policy_net, critic_net = on_policy.make_nets(net, env)
+    num_updates = -(-spec["env"]["max_frame"] // (algo["training_frequency"] * env.num_envs))
     use_gae = algo["lam"] is not None
     static = Static(
         env=env,
@@ -99,10 +106,10 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
 def targets(static: Static, state: OnPolicyState, rollout: Rollout) -> tuple[jax.Array, jax.Array]:
     """Advantages and value targets [T, E]: GAE, or n-step returns and their excess over V(s)."""
     if static.num_step_returns is None:
-        return gae_targets(static, state, rollout)
+        return on_policy.gae_targets(static, state, rollout)
     returns = nstep_returns(
         rollout.reward,
-        next_values(static, state, rollout),
+        on_policy.next_values(static, state, rollout),
         rollout.terminated,
         rollout.truncated,
         state.hp.gamma,
@@ -112,36 +119,26 @@ def targets(static: Static, state: OnPolicyState, rollout: Rollout) -> tuple[jax
 
 
 def loss(
-    static: Static, params: dict, batch: dict, hp: HParams, entropy_coef: jax.Array
+    static: Static, params: dict, batch: Batch, hp: HParams, coefs: Coefficients
 ) -> tuple[jax.Array, jax.Array]:
     """A2C loss on flat samples [B, ...]; returns (scalar, mean entropy)."""
-    discrete = static.env.discrete
-    policy_out, value_pred = policy_and_value(static, params, batch["obs"])
-    log_prob = distributions.log_prob(policy_out, batch["action"], discrete)
-    entropy = distributions.entropy(policy_out, discrete).mean()
-    policy_loss = -(log_prob * batch["advantage"]).mean()
-    value_loss = ((value_pred - batch["target"]) ** 2).mean()
-    return policy_loss + hp.val_loss_coef * value_loss - entropy_coef * entropy, entropy
+    policy_out, value_pred = on_policy.policy_and_value(static, params, batch.obs)
+    log_prob, entropy = on_policy.policy_terms(static, policy_out, batch.action)
+    policy_loss = -(log_prob * batch.advantage).mean()
+    value_loss = ((value_pred - batch.target) ** 2).mean()
+    return policy_loss + hp.val_loss_coef * value_loss - coefs.entropy_coef * entropy, entropy
 
 
-def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, StepMetrics]:
     """One A2C iteration: collect, advantages, one gradient step on the whole batch."""
-    state, rollout = collect(static, state)
+    state, rollout = on_policy.collect(static, state)
     adv, target = targets(static, state, rollout)
-    batch = {"obs": rollout.obs, "action": rollout.action, "advantage": adv, "target": target}
-    batch = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
-    hp = state.hp
-    entropy_coef = hp.entropy_coef(state.frame)
-    (total, entropy), grads = jax.value_and_grad(loss, argnums=1, has_aux=True)(
-        static, state.params, batch, hp, entropy_coef
+    coefs = Coefficients(entropy_coef=state.hp.entropy_coef(state.frame), clip_eps=jnp.zeros(()))
+    return on_policy.whole_batch_update(
+        static, loss, state, on_policy.flat_batch(rollout, adv, target), coefs
     )
-    tx = static.optim.make(hp.lr, hp.max_grad_norm)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    state = state.replace(
-        params=optax.apply_updates(state.params, updates), opt_state=opt_state, opt_step=state.opt_step + 1
-    )
-    return state, {"loss": total, "lr": static.optim.lr(state.hp.lr, state.opt_step), "entropy": entropy}
 
 
-# Algorithm-specific DataFrame columns, in docs/output.md order after the common ones.
-EXTRA_COLUMNS = ("entropy",)
+ALGORITHM = on_policy.algorithm(
+    "A2C", {"algorithm": ALGORITHM_SCHEMA, "net": NET_SCHEMA}, configure, update, check, ("entropy",)
+)

@@ -1,21 +1,14 @@
 """DQN and DoubleDQN: Q-learning from a replay memory with a target network; epsilon-greedy or Boltzmann
 exploration; uniform or prioritized replay; plain or dueling Q networks; Huber or MSE loss.
 
-The SLM Lab keys, read for `num_envs` env copies stepped together (SLM Lab counts them all in frames):
-- `training_frequency` (frames): train once every max(1, training_frequency // num_envs) vector steps. An
-  update collects those steps into the memory, then trains once; below num_envs it trains every vector
-  step, as SLM Lab does (it trains at most once per vector step).
-- `training_start_step` (frames): no training until the memory holds at least this many frames.
+The replay cadence keys and the update skeleton are the off-policy plumbing (`off_policy.py`). Besides:
 - `training_iter` x `training_batch_iter`: a training samples `training_iter` batches of
   `memory.batch_size`, and takes `training_batch_iter` gradient steps on each (targets recomputed per step).
-- `explore_var_spec` (frames): epsilon (epsilon_greedy) or temperature (boltzmann) at the current frame.
+- `explore_var_spec` (frames): epsilon (epsilon_greedy) or temperature (boltzmann) at the current frame;
+  `act(explore=True)` outside training explores at its end value, as SLM Lab's enjoy mode does.
 - `net.update_frequency` (frames): the target net follows the online net each time the frame counter
   crosses a multiple of it: a copy (`replace`), or target <- polyak_coef * online + (1 - polyak_coef) * target
   (SLM Lab's `polyak_update`: the coefficient is the online net's weight, as in SAC).
-- PrioritizedReplay: priorities (|td| + epsilon)^alpha from the last gradient step on each batch; the loss
-  is weighted by the importance-sampling weights with beta annealed linearly from `memory.beta` to 1 at
-  `env.max_frame` (SLM Lab leaves the weights out).
-Terminated transitions do not bootstrap; truncated ones bootstrap from the pre-reset final observation.
 """
 
 from __future__ import annotations
@@ -28,11 +21,42 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxlab.algos import replay
-from jaxlab.algos.networks import DuelingQNet, QNet, make_body
-from jaxlab.algos.optim import OptimSettings
+from jaxlab.algos import off_policy, replay
+from jaxlab.algos.base import Algorithm, StepMetrics
+from jaxlab.algos.networks import DuelingQNet, QNet, body_schema, make_body
+from jaxlab.algos.off_policy import Learned, ReplayHParams, ReplaySettings
+from jaxlab.algos.optim import OptimSettings, apply_gradients
 from jaxlab.algos.schedules import Schedule
-from jaxlab.envs import VecEnv, VecEnvState
+from jaxlab.envs import EnvDescription, VecEnv, VecEnvState
+from jaxlab.schema import SpecError, choice, integer, real, schedule
+
+
+def _algorithm_schema(name: str) -> dict:
+    return {
+        "name": choice(name, name),
+        "action_pdtype": choice("Argmax", "Argmax", "Categorical"),
+        "action_policy": choice("epsilon_greedy", "epsilon_greedy", "boltzmann"),
+        "explore_var_spec": {
+            **schedule(1.0),
+            "name": choice("linear_decay", "no_decay", "linear_decay", "rate_decay"),
+            "end_val": real(0.1, 0.0),
+            "end_step": integer(10_000),
+        },
+        "gamma": real(0.99, 0.0, 1.0),
+        **off_policy.CADENCE_SCHEMA,
+        "training_start_step": integer(32),
+        "training_batch_iter": integer(1, 1),
+    }
+
+
+# The DQN family's net: a Q network (dueling or not), its loss, and how the target network follows it.
+NET_SCHEMA = body_schema(
+    type=choice("MLPNet", "MLPNet", "ConvNet", "DuelingMLPNet", "DuelingConvNet"),
+    loss_spec={"name": choice("SmoothL1Loss", "SmoothL1Loss", "MSELoss")},
+    update_type=choice("replace", "replace", "polyak"),
+    update_frequency=integer(1000, 1),  # frames between target updates
+    polyak_coef=real(0.005, 0.0, 1.0),  # weight of the online net at a polyak update (SLM Lab's)
+)
 
 
 @dataclass(frozen=True)
@@ -43,14 +67,8 @@ class Static:
     q_net: Any  # QNet or DuelingQNet
     double: bool  # DoubleDQN: the online net picks the next action, the target net values it
     boltzmann: bool  # else epsilon-greedy
-    vector_steps: int  # vector steps collected per update (one training per update)
-    training_start_step: int
-    training_iter: int
+    replay: ReplaySettings
     training_batch_iter: int
-    batch_size: int
-    memory_size: int
-    prioritized: bool
-    obs_dtype: Any  # storage dtype of observations in the memory
     polyak: bool  # else replace
     update_frequency: int
     huber: bool  # SmoothL1Loss, else MSELoss
@@ -58,11 +76,11 @@ class Static:
 
     @property
     def frames_per_update(self) -> int:
-        return self.vector_steps * self.env.num_envs
+        return self.replay.vector_steps * self.env.num_envs
 
     @property
     def grad_steps_per_update(self) -> int:
-        return self.training_iter * self.training_batch_iter
+        return self.replay.training_iter * self.training_batch_iter
 
 
 @struct.dataclass
@@ -74,9 +92,7 @@ class HParams:
     explore_var: Schedule  # epsilon or temperature, over frames
     polyak_coef: jax.Array
     max_grad_norm: jax.Array
-    alpha: jax.Array  # PER priority exponent
-    priority_epsilon: jax.Array  # PER: added to |td|
-    beta: Schedule  # PER importance-sampling exponent, over frames
+    replay: ReplayHParams
 
 
 @struct.dataclass
@@ -92,44 +108,60 @@ class DQNState:
     opt_step: jax.Array  # int32, gradient steps
 
 
-def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]:
+@struct.dataclass
+class OnlineNet:
+    """What a training changes: the online Q net and its optimiser state."""
+
+    params: Any
+    opt_state: Any
+
+
+def check(spec: dict, env: EnvDescription) -> None:
+    """Actions, exploration and training cadence that fit together."""
+    algo = spec["agent"]["algorithm"]
+    if not env.discrete:
+        raise SpecError(
+            f"agent.algorithm.name = {algo['name']} needs discrete actions, but {env.name} has continuous"
+            " ones"
+            " — use a discrete env or a continuous-action algorithm"
+        )
+    pdtype = {"epsilon_greedy": "Argmax", "boltzmann": "Categorical"}[algo["action_policy"]]
+    if algo["action_pdtype"] != pdtype:
+        raise SpecError(
+            f"agent.algorithm.action_pdtype = {algo['action_pdtype']} does not go with action_policy ="
+            f" {algo['action_policy']} — use action_pdtype: {pdtype}"
+        )
+    off_policy.check_replay(spec, env)
+
+
+def configure(spec: dict, env: VecEnv) -> tuple[Static, HParams]:
     """Split a validated spec into static settings and float hyperparameters."""
     algo, net, memory = spec["agent"]["algorithm"], spec["agent"]["net"], spec["agent"]["memory"]
     q_net_class = DuelingQNet if net["type"].startswith("Dueling") else QNet
-    vector_steps = max(1, algo["training_frequency"] // env.num_envs)
-    frames_per_update = vector_steps * env.num_envs
-    num_updates = -(-max_frame // frames_per_update)
-    untrained_updates = -(-algo["training_start_step"] // frames_per_update) - 1  # frame < start after them
-    trained_updates = max(1, num_updates - max(untrained_updates, 0))
+    settings = ReplaySettings.from_spec(spec, env)
     grad_steps = algo["training_iter"] * algo["training_batch_iter"]
     static = Static(
         env=env,
         q_net=q_net_class(make_body(net, env.obs_shape), env.num_actions),
         double=algo["name"] == "DoubleDQN",
         boltzmann=algo["action_policy"] == "boltzmann",
-        vector_steps=vector_steps,
-        training_start_step=algo["training_start_step"],
-        training_iter=algo["training_iter"],
+        replay=settings,
         training_batch_iter=algo["training_batch_iter"],
-        batch_size=memory["batch_size"],
-        memory_size=memory["max_size"],
-        prioritized=memory["name"] == "PrioritizedReplay",
-        obs_dtype=replay.obs_storage_dtype(env),
         polyak=net["update_type"] == "polyak",
         update_frequency=net["update_frequency"],
         huber=net["loss_spec"]["name"] == "SmoothL1Loss",
-        optim=OptimSettings.from_spec(net, trained_updates * grad_steps),
+        optim=OptimSettings.from_spec(
+            net, settings.trained_updates(env.num_envs, spec["env"]["max_frame"]) * grad_steps
+        ),
     )
-    f32 = lambda x: jnp.asarray(x, jnp.float32)
+    f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
     hp = HParams(
         lr=f32(net["optim_spec"]["lr"]),
         gamma=f32(algo["gamma"]),
         explore_var=Schedule.from_spec(algo["explore_var_spec"]),
         polyak_coef=f32(net["polyak_coef"]),
         max_grad_norm=f32(net["clip_grad_val"] or 0.0),
-        alpha=f32(memory["alpha"]),
-        priority_epsilon=f32(memory["epsilon"]),
-        beta=replay.beta_schedule(memory, max_frame),
+        replay=off_policy.replay_hparams(memory, spec["env"]["max_frame"]),
     )
     return static, hp
 
@@ -139,18 +171,10 @@ def init(static: Static, key: jax.Array, hp: HParams) -> DQNState:
     key, net_key, env_key = jax.random.split(key, 3)
     obs, env_state = static.env.reset(env_key)
     online = static.q_net.init(net_key, obs[0])
-    example = replay.Transition(
-        obs=obs[0].astype(static.obs_dtype),
-        action=jnp.zeros((), jnp.int32),
-        reward=jnp.zeros((), jnp.float32),
-        next_obs=obs[0].astype(static.obs_dtype),
-        terminated=jnp.zeros((), bool),
-        truncated=jnp.zeros((), bool),
-    )
     return DQNState(
         params={"net": online, "target_net": online},
         opt_state=static.optim.make(hp.lr, hp.max_grad_norm).init(online),
-        memory=replay.init(static.memory_size, example, static.prioritized),
+        memory=off_policy.empty_memory(static, obs[0]),
         env_state=env_state,
         obs=obs,
         key=key,
@@ -174,12 +198,15 @@ def behaviour_action(
     return jnp.where(explore, random_action, jnp.argmax(q_values, -1))
 
 
-def act(static: Static, params: dict, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
-    """Greedy actions [E] (argmax Q) for observations [E, *obs_shape]. Exploration depends on the frame
-    (explore_var), which only the train state knows: collection calls `behaviour_action`."""
+def act(
+    static: Static, hp: HParams, params: dict, obs: jax.Array, key: jax.Array, explore: bool
+) -> jax.Array:
+    """Actions [E] for observations [E, *obs_shape]: greedy (argmax Q), or exploring at the end value of
+    explore_var (collection explores at the training frame's value: `behaviour_action`)."""
+    q_values = static.q_net.apply(params["net"], obs)
     if explore:
-        raise ValueError("DQN explores with explore_var at the training frame: use behaviour_action")
-    return jnp.argmax(static.q_net.apply(params["net"], obs), -1)
+        return behaviour_action(static, q_values, key, hp.explore_var.end_val)
+    return jnp.argmax(q_values, -1)
 
 
 def nets(params: dict) -> dict:
@@ -187,28 +214,8 @@ def nets(params: dict) -> dict:
     return dict(params)
 
 
-def collect(static: Static, state: DQNState) -> tuple[DQNState, replay.Transition]:
-    """`vector_steps` steps of the behaviour policy; transitions [T, E, ...]."""
-
-    def env_step(state: DQNState, _):
-        key, action_key, step_key = jax.random.split(state.key, 3)
-        q_values = static.q_net.apply(state.params["net"], state.obs)
-        action = behaviour_action(static, q_values, action_key, state.hp.explore_var(state.frame))
-        env_state, step = static.env.step(step_key, state.env_state, action)
-        transition = replay.Transition(
-            obs=state.obs,
-            action=action.astype(jnp.int32),
-            reward=step.reward,
-            next_obs=step.final_obs,  # the pre-reset observation, also where the episode just ended
-            terminated=step.terminated,
-            truncated=step.truncated,
-        )
-        state = state.replace(
-            key=key, env_state=env_state, obs=step.obs, frame=state.frame + static.env.num_envs
-        )
-        return state, transition
-
-    return jax.lax.scan(env_step, state, None, static.vector_steps)
+def networks(static: Static) -> dict:
+    return {"net": static.q_net, "target_net": static.q_net}
 
 
 def q_target(
@@ -249,49 +256,35 @@ def loss(
     return (weight * per_sample).mean(), jnp.abs(td)
 
 
-@struct.dataclass
-class Learned:
-    """What a training changes: kept apart from the memory's data so that, where the engine's vmap turns
-    the `lax.cond` around training into a select, only these small arrays are selected."""
-
-    online: Any
-    opt_state: Any
-    priority: jax.Array | None
-    max_priority: jax.Array | None
-    loss: jax.Array
-
-
 def train(static: Static, state: DQNState) -> Learned:
     """`training_iter` sampled batches x `training_batch_iter` gradient steps on each."""
     hp = state.hp
     tx = static.optim.make(hp.lr, hp.max_grad_norm)
-    beta = hp.beta(state.frame)
+    beta = hp.replay.beta(state.frame)
     grad_fn = jax.value_and_grad(loss, argnums=1, has_aux=True)
     target_params = state.params["target_net"]
 
     def batch_step(carry: Learned, key: jax.Array):
-        memory = state.memory.replace(priority=carry.priority, max_priority=carry.max_priority)
-        batch, index, weight = replay.sample(memory, key, static.batch_size, beta)
+        memory = off_policy.memory_at(state, carry)
+        batch, index, weight = replay.sample(memory, key, static.replay.batch_size, beta)
 
-        def grad_step(inner, _):
-            online, opt_state = inner
-            (value, abs_td), grads = grad_fn(static, online, target_params, batch, weight, hp.gamma)
-            updates, opt_state = tx.update(grads, opt_state, online)
-            return (optax.apply_updates(online, updates), opt_state), (value, abs_td)
+        def grad_step(online: OnlineNet, _):
+            (value, abs_td), grads = grad_fn(static, online.params, target_params, batch, weight, hp.gamma)
+            params, opt_state = apply_gradients(tx, grads, online.opt_state, online.params)
+            return OnlineNet(params, opt_state), (value, abs_td)
 
-        (online, opt_state), (losses, abs_tds) = jax.lax.scan(
-            grad_step, (carry.online, carry.opt_state), None, static.training_batch_iter
-        )
-        if static.prioritized:
-            memory = replay.update_priorities(memory, index, abs_tds[-1], hp.alpha, hp.priority_epsilon)
-        learned = Learned(online, opt_state, memory.priority, memory.max_priority, carry.loss + losses.sum())
-        return learned, None
+        online, (losses, abs_tds) = jax.lax.scan(grad_step, carry.trainable, None, static.training_batch_iter)
+        learned = carry.replace(trainable=online, metrics={"loss": carry.metrics["loss"] + losses.sum()})
+        return off_policy.write_priorities(static, learned, memory, index, abs_tds[-1], hp.replay), None
 
     start = Learned(
-        state.params["net"], state.opt_state, state.memory.priority, state.memory.max_priority, jnp.zeros(())
+        OnlineNet(state.params["net"], state.opt_state),
+        state.memory.priority,
+        state.memory.max_priority,
+        {"loss": jnp.zeros(())},
     )
-    learned, _ = jax.lax.scan(batch_step, start, jax.random.split(state.key, static.training_iter))
-    return learned.replace(loss=learned.loss / static.grad_steps_per_update)
+    learned, _ = jax.lax.scan(batch_step, start, jax.random.split(state.key, static.replay.training_iter))
+    return learned.replace(metrics={"loss": learned.metrics["loss"] / static.grad_steps_per_update})
 
 
 def update_target(
@@ -301,51 +294,49 @@ def update_target(
     multiple of update_frequency."""
     crossed = frame // static.update_frequency > frame_before // static.update_frequency
     online, target = params["net"], params["target_net"]
-    if static.polyak:
-        moved = jax.tree.map(lambda t, o: coef * o + (1.0 - coef) * t, target, online)
-    else:
-        moved = online
+    moved = off_policy.polyak(target, online, coef) if static.polyak else online
     return {
         **params,
         "target_net": jax.tree.map(lambda new, old: jnp.where(crossed, new, old), moved, target),
     }
 
 
-def update(static: Static, state: DQNState) -> tuple[DQNState, dict]:
+def update(static: Static, state: DQNState) -> tuple[DQNState, StepMetrics]:
     """One DQN iteration: collect into the memory, train once (from training_start_step), follow with the
     target net. Metrics are scalars for the session DataFrame; loss is NaN before training starts."""
-    frame_before = state.frame
-    state, transitions = collect(static, state)
-    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), transitions)
-    state = state.replace(memory=replay.add(state.memory, flat))
 
-    key, train_key = jax.random.split(state.key)
-    ready = state.frame >= static.training_start_step
-    skipped = Learned(
-        state.params["net"],
-        state.opt_state,
-        state.memory.priority,
-        state.memory.max_priority,
-        jnp.asarray(jnp.nan),
+    def choose_action(state: DQNState, key: jax.Array) -> jax.Array:
+        q_values = static.q_net.apply(state.params["net"], state.obs)
+        return behaviour_action(static, q_values, key, state.hp.explore_var(state.frame))
+
+    def skipped(state: DQNState) -> Learned:
+        return off_policy.untrained(state, OnlineNet(state.params["net"], state.opt_state), ("loss",))
+
+    state, learned, frame_before = off_policy.update(
+        static, state, choose_action, 1, lambda s: train(static, s), skipped, static.grad_steps_per_update
     )
-    learned = jax.lax.cond(ready, lambda s: train(static, s), lambda _: skipped, state.replace(key=train_key))
+    online = learned.trainable
     params = update_target(
-        static, {**state.params, "net": learned.online}, frame_before, state.frame, state.hp.polyak_coef
+        static, {**state.params, "net": online.params}, frame_before, state.frame, state.hp.polyak_coef
     )
-    state = state.replace(
-        params=params,
-        opt_state=learned.opt_state,
-        memory=state.memory.replace(priority=learned.priority, max_priority=learned.max_priority),
-        key=key,
-        opt_step=state.opt_step + jnp.where(ready, static.grad_steps_per_update, 0),
-    )
-    metrics = {
-        "loss": learned.loss,
-        "lr": static.optim.lr(state.hp.lr, state.opt_step),
-        "explore_var": state.hp.explore_var(state.frame),
-    }
-    return state, metrics
+    state = state.replace(params=params, opt_state=online.opt_state)
+    lr = static.optim.lr(state.hp.lr, state.opt_step)
+    return state, StepMetrics(learned.metrics["loss"], lr, {"explore_var": state.hp.explore_var(state.frame)})
 
 
-# Algorithm-specific DataFrame columns, in docs/output.md order after the common ones.
-EXTRA_COLUMNS = ("explore_var",)
+def _algorithm(name: str) -> Algorithm:
+    return Algorithm(
+        name=name,
+        schema={"algorithm": _algorithm_schema(name), "net": NET_SCHEMA, "memory": replay.MEMORY_SCHEMA},
+        configure=configure,
+        init=init,
+        update=update,
+        act=act,
+        nets=nets,
+        networks=networks,
+        check=check,
+        columns=("explore_var",),
+    )
+
+
+DQN, DOUBLE_DQN = _algorithm("DQN"), _algorithm("DoubleDQN")

@@ -11,6 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxlab.algos.optim import OPTIM_SCHEMA
+from jaxlab.schema import Field, choice, flag, real
+
 ACTIVATIONS = {
     "relu": nn.relu,
     "tanh": nn.tanh,
@@ -20,6 +23,47 @@ ACTIVATIONS = {
     "sigmoid": nn.sigmoid,
     "silu": nn.silu,
 }
+
+
+INIT_FNS = ("orthogonal_", "xavier_uniform_", "kaiming_uniform_")
+
+# `agent.net` of SLM Lab's MLPNet / ConvNet: the body every network is built on (make_body), its optimiser.
+NET_SCHEMA = {
+    "type": choice("MLPNet", "MLPNet", "ConvNet"),
+    "shared": flag(False),
+    "hid_layers": Field([64, 64], "int_list", "a list of positive ints", lambda v: all(x > 0 for x in v)),
+    "conv_hid_layers": Field(
+        [[16, 3, 1]], "conv_layers", "a list of [out_channels, kernel_size, stride] with positive ints"
+    ),
+    "hid_layers_activation": choice("tanh", *ACTIVATIONS),
+    "init_fn": choice("orthogonal_", *INIT_FNS),
+    "log_std_init": real(0.0, -20.0, 2.0),
+    **OPTIM_SCHEMA,
+}
+
+
+def body_schema(**changes) -> dict:
+    """NET_SCHEMA without the policy-gradient keys (`shared`, `log_std_init`), with `changes`: the net section
+    of algorithms whose networks are Q functions or a separate actor and critics."""
+    kept = {key: value for key, value in NET_SCHEMA.items() if key not in ("shared", "log_std_init")}
+    return {**kept, **changes}
+
+
+def describe(module: nn.Module) -> dict:
+    """A network as plain JSON, for export to rebuild: its class name and its fields (the body's nested)."""
+    out = {"module": type(module).__name__}
+    for name in module.__dataclass_fields__:
+        if name in ("parent", "name"):
+            continue
+        value = getattr(module, name)
+        out[name] = describe(value) if isinstance(value, nn.Module) else _plain(value)
+    return out
+
+
+def _plain(value):
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def householder_q(matrix: jax.Array) -> jax.Array:
@@ -79,7 +123,11 @@ class Body(nn.Module):
         act = ACTIVATIONS[self.activation]
         init = kernel_init(self.init_fn, np.sqrt(2))
         for i, (channels, kernel, stride) in enumerate(self.conv_layers):
-            x = act(nn.Conv(channels, (kernel, kernel), (stride, stride), "VALID", kernel_init=init, name=f"conv_{i}")(x))
+            x = act(
+                nn.Conv(
+                    channels, (kernel, kernel), (stride, stride), "VALID", kernel_init=init, name=f"conv_{i}"
+                )(x)
+            )
         if self.obs_rank == 3:
             # Flatten in NCHW order so the exported torch module can use nn.Flatten unchanged.
             x = jnp.transpose(x, (*range(x.ndim - 3), x.ndim - 1, x.ndim - 3, x.ndim - 2))
@@ -173,7 +221,8 @@ LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 class SquashedGaussianPolicyNet(nn.Module):
     """SAC's continuous actor: (mean [.., D], log_std [.., D]) of the Gaussian that tanh then squashes, both
-    from the state; one `policy_head` of 2D outputs, means first; log_std clipped to [LOG_STD_MIN, LOG_STD_MAX]."""
+    from the state; one `policy_head` of 2D outputs, means first; log_std clipped to [LOG_STD_MIN,
+    LOG_STD_MAX]."""
 
     body: Body
     action_dim: int
@@ -181,7 +230,9 @@ class SquashedGaussianPolicyNet(nn.Module):
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = self.body(obs)
-        head = nn.Dense(2 * self.action_dim, kernel_init=kernel_init(self.body.init_fn, 0.01), name="policy_head")(x)
+        head = nn.Dense(
+            2 * self.action_dim, kernel_init=kernel_init(self.body.init_fn, 0.01), name="policy_head"
+        )(x)
         mean, log_std = jnp.split(head, 2, axis=-1)
         return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
@@ -190,6 +241,7 @@ class StateActionQNet(nn.Module):
     """Q(s, a) [..] for continuous actions a [.., D]: the body reads [observation, action] concatenated."""
 
     body: Body
+    action_dim: int  # D (the body's input is obs_dim + D wide)
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
@@ -204,6 +256,8 @@ def make_body(net_spec: dict, obs_shape: tuple[int, ...]) -> Body:
         init_fn=net_spec["init_fn"],
         obs_rank=len(obs_shape),
         conv_layers=(
-            tuple(tuple(layer) for layer in net_spec["conv_hid_layers"]) if net_spec["type"].endswith("ConvNet") else ()
+            tuple(tuple(layer) for layer in net_spec["conv_hid_layers"])
+            if net_spec["type"].endswith("ConvNet")
+            else ()
         ),
     )

@@ -1,12 +1,27 @@
-"""Optimisers from `net.optim_spec`, with gradient clipping and the lr schedule, on optax."""
+"""Optimisers from `net.optim_spec`, with gradient clipping and the lr schedule, on optax; the one
+optimiser step every algorithm takes; the optimiser keys of a net's spec section."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from jaxlab.schema import Field, choice, real
+
+# The optimiser keys of a net section (agent.net, agent.critic_net).
+OPTIM_SCHEMA = {
+    "clip_grad_val": real(0.5, 0.0, low_open=True, nullable=True),  # the gradient-norm clip; null: none
+    "optim_spec": {
+        "name": choice("Adam", "Adam", "AdamW", "RMSprop", "SGD"),
+        "lr": real(2.5e-4, 0.0, low_open=True),
+        "eps": real(1e-5, 0.0, low_open=True),
+    },
+    "lr_scheduler_spec": {"name": Field(None, "str", choices=("LinearToZero",), nullable=True)},
+}
 
 
 def linear_to_zero(lr: jax.Array, steps: int) -> optax.Schedule:
@@ -59,10 +74,20 @@ class OptimSettings:
         )
 
     def make(self, lr: jax.Array, max_grad_norm: jax.Array | None) -> optax.GradientTransformation:
-        return make_optimizer(self.name, lr, self.eps, max_grad_norm if self.clip_grad else None, self.lr_decay_steps)
+        return make_optimizer(
+            self.name, lr, self.eps, max_grad_norm if self.clip_grad else None, self.lr_decay_steps
+        )
 
     def lr(self, lr: jax.Array, grad_step: jax.Array) -> jax.Array:
         """The lr that `make` applies at `grad_step`."""
         if self.lr_decay_steps is None:
             return lr
         return linear_to_zero(lr, self.lr_decay_steps)(grad_step)
+
+
+def apply_gradients(
+    tx: optax.GradientTransformation, grads: Any, opt_state: Any, params: Any
+) -> tuple[Any, Any]:
+    """One optimiser step: (new params, new optimiser state)."""
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state

@@ -2,7 +2,8 @@
 
 One update = collect `time_horizon` vector steps -> GAE -> `training_epoch` epochs of shuffled
 minibatches. Discrete (categorical) and continuous (Gaussian, state-independent log-std) actions;
-separate (`net` + `critic_net`) or shared (`net`) actor-critic.
+separate (`net` + `critic_net`) or shared (`net`) actor-critic. The state, networks, rollout and GAE are
+the on-policy plumbing (`on_policy.py`).
 """
 
 from __future__ import annotations
@@ -12,27 +13,30 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
-from jaxlab.algos import distributions
-from jaxlab.algos.actor_critic import (
-    OnPolicyState,
-    Rollout,
-    act,
-    collect,
-    gae_targets,
-    init,
-    make_nets,
-    nets,
-    policy_and_value,
-)
+from jaxlab.algos import on_policy
+from jaxlab.algos.base import StepMetrics
+from jaxlab.algos.networks import NET_SCHEMA
+from jaxlab.algos.on_policy import Batch, Coefficients, OnPolicyState
 from jaxlab.algos.optim import OptimSettings
 from jaxlab.algos.schedules import Schedule
-from jaxlab.envs import VecEnv
+from jaxlab.envs import EnvDescription, VecEnv
+from jaxlab.schema import SpecError, choice, flag, integer, real, schedule
 
-# The interface the engine calls; init, act and nets are the shared actor-critic ones.
-__all__ = ["EXTRA_COLUMNS", "act", "configure", "init", "nets", "update"]
+ALGORITHM_SCHEMA = {
+    "name": choice("PPO", "PPO"),
+    "gamma": real(0.99, 0.0, 1.0),
+    "lam": real(0.95, 0.0, 1.0),
+    "clip_eps_spec": schedule(0.2),
+    "entropy_coef_spec": schedule(0.01),
+    "val_loss_coef": real(0.5, 0.0),
+    "clip_vloss": flag(False),
+    "normalize_advantages": flag(True),
+    "time_horizon": integer(128, 1),
+    "minibatch_size": integer(128, 1),
+    "training_epoch": integer(4, 1),
+}
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,23 @@ class HParams:
     max_grad_norm: jax.Array
 
 
-def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]:
+def check(spec: dict, env: EnvDescription) -> None:
+    algo, num_envs = spec["agent"]["algorithm"], spec["env"]["num_envs"]
+    batch = algo["time_horizon"] * num_envs
+    if batch % algo["minibatch_size"]:
+        raise SpecError(
+            f"agent.algorithm.minibatch_size = {algo['minibatch_size']} must divide time_horizon x num_envs"
+            f" = {batch} — pick a divisor of {batch}"
+        )
+
+
+def configure(spec: dict, env: VecEnv) -> tuple[Static, HParams]:
     """Split a validated spec into static settings and float hyperparameters."""
     algo, net = spec["agent"]["algorithm"], spec["agent"]["net"]
-    policy_net, critic_net = make_nets(net, env)
+    policy_net, critic_net = on_policy.make_nets(net, env)
     batch = algo["time_horizon"] * env.num_envs
     num_minibatches = batch // algo["minibatch_size"]
-    num_updates = -(-max_frame // batch)
+    num_updates = -(-spec["env"]["max_frame"] // batch)
     static = Static(
         env=env,
         policy_net=policy_net,
@@ -103,51 +117,41 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
 
 
 def loss(
-    static: Static, params: dict, batch: dict, hp: HParams, clip_eps: jax.Array, entropy_coef: jax.Array
-) -> tuple[jax.Array, dict]:
-    """PPO loss on a minibatch of flat samples [B, ...]; returns (scalar, metrics)."""
-    discrete = static.env.discrete
-    policy_out, value_pred = policy_and_value(static, params, batch["obs"])
-    log_prob = distributions.log_prob(policy_out, batch["action"], discrete)
-    entropy = distributions.entropy(policy_out, discrete).mean()
-
-    adv = batch["advantage"]
+    static: Static, params: dict, batch: Batch, hp: HParams, coefs: Coefficients
+) -> tuple[jax.Array, jax.Array]:
+    """PPO loss on a minibatch of flat samples [B, ...]; returns (scalar, mean entropy):
+    -mean(min(r A, clip(r, 1 - eps, 1 + eps) A)) + val_loss_coef * 0.5 mean((V - target)^2) - entropy_coef H,
+    r = pi(a|s) / pi_old(a|s), A normalised per minibatch when `normalize_advantages`, and the value error the
+    larger of the plain and the clipped one (V_old + clip(V - V_old, -eps, eps)) when `clip_vloss`."""
+    policy_out, value_pred = on_policy.policy_and_value(static, params, batch.obs)
+    log_prob, entropy = on_policy.policy_terms(static, policy_out, batch.action)
+    clip_eps = coefs.clip_eps
+    adv = batch.advantage
     if static.normalize_advantages:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    ratio = jnp.exp(log_prob - batch["log_prob"])
+    ratio = jnp.exp(log_prob - batch.log_prob)
     policy_loss = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv).mean()
 
-    value_loss = (value_pred - batch["target"]) ** 2
+    value_loss = (value_pred - batch.target) ** 2
     if static.clip_vloss:
-        clipped = batch["value"] + jnp.clip(value_pred - batch["value"], -clip_eps, clip_eps)
-        value_loss = jnp.maximum(value_loss, (clipped - batch["target"]) ** 2)
+        clipped = batch.value + jnp.clip(value_pred - batch.value, -clip_eps, clip_eps)
+        value_loss = jnp.maximum(value_loss, (clipped - batch.target) ** 2)
     value_loss = 0.5 * value_loss.mean()
 
-    total = policy_loss + hp.val_loss_coef * value_loss - entropy_coef * entropy
-    return total, {"entropy": entropy}
+    total = policy_loss + hp.val_loss_coef * value_loss - coefs.entropy_coef * entropy
+    return total, entropy
 
 
-def learn(static: Static, state: OnPolicyState, rollout: Rollout, adv: jax.Array, target: jax.Array):
-    """`training_epoch` epochs of shuffled minibatch steps; returns the state and mean loss/entropy."""
-    hp = state.hp
-    clip_eps, entropy_coef = hp.clip_eps(state.frame), hp.entropy_coef(state.frame)
-    tx = static.optim.make(hp.lr, hp.max_grad_norm)
-    samples = {
-        "obs": rollout.obs,
-        "action": rollout.action,
-        "log_prob": rollout.log_prob,
-        "value": rollout.value,
-        "advantage": adv,
-        "target": target,
-    }
-    samples = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), samples)
-    grad_fn = jax.value_and_grad(loss, argnums=1, has_aux=True)
+def learn(static: Static, state: OnPolicyState, samples: Batch, coefs: Coefficients):
+    """`training_epoch` epochs of shuffled minibatch steps; returns the state and the mean loss and
+    entropy."""
 
     def minibatch_step(carry, minibatch):
         params, opt_state = carry
-        (total, aux), grads = grad_fn(static, params, minibatch, hp, clip_eps, entropy_coef)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), (total, aux["entropy"])
+        params, opt_state, total, entropy = on_policy.gradient_step(
+            static, loss, params, opt_state, minibatch, state.hp, coefs
+        )
+        return (params, opt_state), (total, entropy)
 
     def epoch(carry, key):
         order = jax.random.permutation(key, static.frames_per_update)
@@ -163,22 +167,25 @@ def learn(static: Static, state: OnPolicyState, rollout: Rollout, adv: jax.Array
     state = state.replace(
         params=params, opt_state=opt_state, key=key, opt_step=state.opt_step + static.grad_steps_per_update
     )
-    return state, losses.mean(), entropies.mean(), clip_eps
+    return state, losses.mean(), entropies.mean()
 
 
-def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, StepMetrics]:
     """One PPO iteration: collect, GAE, learn. Metrics are scalars for the session DataFrame."""
-    state, rollout = collect(static, state)
-    adv, target = gae_targets(static, state, rollout)
-    state, mean_loss, mean_entropy, clip_eps = learn(static, state, rollout, adv, target)
-    metrics = {
-        "loss": mean_loss,
-        "lr": static.optim.lr(state.hp.lr, state.opt_step),
-        "entropy": mean_entropy,
-        "clip_eps": clip_eps,
-    }
-    return state, metrics
+    state, rollout = on_policy.collect(static, state)
+    adv, target = on_policy.gae_targets(static, state, rollout)
+    hp = state.hp
+    coefs = Coefficients(entropy_coef=hp.entropy_coef(state.frame), clip_eps=hp.clip_eps(state.frame))
+    state, mean_loss, mean_entropy = learn(static, state, on_policy.flat_batch(rollout, adv, target), coefs)
+    lr = static.optim.lr(state.hp.lr, state.opt_step)
+    return state, StepMetrics(mean_loss, lr, {"entropy": mean_entropy, "clip_eps": coefs.clip_eps})
 
 
-# Algorithm-specific DataFrame columns, in docs/output.md order after the common ones.
-EXTRA_COLUMNS = ("entropy", "clip_eps")
+ALGORITHM = on_policy.algorithm(
+    "PPO",
+    {"algorithm": ALGORITHM_SCHEMA, "net": NET_SCHEMA},
+    configure,
+    update,
+    check,
+    ("entropy", "clip_eps"),
+)

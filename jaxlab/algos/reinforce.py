@@ -17,24 +17,25 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 
-from jaxlab.algos import distributions
-from jaxlab.algos.actor_critic import (
-    OnPolicyState,
-    act,
-    init,
-    make_nets,
-    nets,
-)
+from jaxlab.algos import on_policy
+from jaxlab.algos.base import StepMetrics
+from jaxlab.algos.networks import NET_SCHEMA
+from jaxlab.algos.on_policy import Batch, Coefficients, OnPolicyState, Rollout
 from jaxlab.algos.optim import OptimSettings
 from jaxlab.algos.returns import discounted_returns
 from jaxlab.algos.schedules import Schedule
-from jaxlab.envs import VecEnv
+from jaxlab.envs import EnvDescription, VecEnv
+from jaxlab.schema import SpecError, choice, flag, integer, real, schedule
 
-# The interface the engine calls; init, act and nets are the shared on-policy ones.
-__all__ = ["EXTRA_COLUMNS", "act", "configure", "init", "nets", "update"]
+ALGORITHM_SCHEMA = {
+    "name": choice("REINFORCE", "REINFORCE"),
+    "gamma": real(0.99, 0.0, 1.0),
+    "center_return": flag(True),  # subtract the batch's mean return (SLM Lab's baseline)
+    "entropy_coef_spec": schedule(0.01),
+    "training_frequency": integer(128, 1),  # vector steps per update (the on-policy batch is x num_envs)
+}
 
 
 @dataclass(frozen=True)
@@ -63,21 +64,18 @@ class HParams:
     max_grad_norm: jax.Array
 
 
-@struct.dataclass
-class Trajectory:
-    """One update's experience, leaves [T, E, ...]."""
-
-    obs: jax.Array
-    action: jax.Array
-    reward: jax.Array
-    done: jax.Array  # terminated or truncated: the episode ended at this step
+def check(spec: dict, env: EnvDescription) -> None:
+    if spec["agent"]["net"]["shared"]:
+        raise SpecError(
+            "agent.net.shared = true, but REINFORCE has no critic to share a body with — set shared: false"
+        )
 
 
-def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]:
+def configure(spec: dict, env: VecEnv) -> tuple[Static, HParams]:
     """Split a validated spec into static settings and float hyperparameters."""
     algo, net = spec["agent"]["algorithm"], spec["agent"]["net"]
-    policy_net, _ = make_nets(net, env, with_critic=False)
-    num_updates = -(-max_frame // (algo["training_frequency"] * env.num_envs))
+    policy_net, _ = on_policy.make_nets(net, env, with_critic=False)
+    num_updates = -(-spec["env"]["max_frame"] // (algo["training_frequency"] * env.num_envs))
     static = Static(
         env=env,
         policy_net=policy_net,
@@ -95,56 +93,34 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
     return static, hp
 
 
-def collect(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, Trajectory]:
-    """Run the policy for `time_horizon` vector steps."""
-    discrete = static.env.discrete
-
-    def env_step(state: OnPolicyState, _):
-        key, action_key, step_key = jax.random.split(state.key, 3)
-        policy_out = static.policy_net.apply(state.params["net"], state.obs)
-        action = distributions.sample(action_key, policy_out, discrete)
-        env_state, step = static.env.step(step_key, state.env_state, action)
-        transition = Trajectory(state.obs, action, step.reward, step.terminated | step.truncated)
-        return state.replace(key=key, env_state=env_state, obs=step.obs), transition
-
-    state, trajectory = jax.lax.scan(env_step, state, None, static.time_horizon)
-    return state.replace(frame=state.frame + static.frames_per_update), trajectory
-
-
 def loss(
-    static: Static,
-    params: dict,
-    obs: jax.Array,
-    action: jax.Array,
-    advantage: jax.Array,
-    entropy_coef: jax.Array,
+    static: Static, params: dict, batch: Batch, hp: HParams, coefs: Coefficients
 ) -> tuple[jax.Array, jax.Array]:
-    """Policy-gradient loss on flat samples [B, ...]; returns (scalar, mean entropy)."""
-    discrete = static.env.discrete
-    policy_out = static.policy_net.apply(params["net"], obs)
-    log_prob = distributions.log_prob(policy_out, action, discrete)
-    entropy = distributions.entropy(policy_out, discrete).mean()
-    return -(log_prob * advantage).mean() - entropy_coef * entropy, entropy
+    """Policy-gradient loss on flat samples [B, ...] whose advantage is the (centred) return G; returns
+    (-mean(log pi(a|s) G) - entropy_coef H, mean entropy H)."""
+    log_prob, entropy = on_policy.policy_terms(
+        static, on_policy.policy(static, params, batch.obs), batch.action
+    )
+    return -(log_prob * batch.advantage).mean() - coefs.entropy_coef * entropy, entropy
 
 
-def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, dict]:
+def episode_returns(static: Static, rollout: Rollout, gamma: jax.Array) -> jax.Array:
+    """The discounted returns [T, E] each step's action is credited with, less the batch's mean when
+    `center_return`."""
+    returns = discounted_returns(rollout.reward, rollout.terminated | rollout.truncated, gamma)
+    return returns - returns.mean() if static.center_return else returns
+
+
+def update(static: Static, state: OnPolicyState) -> tuple[OnPolicyState, StepMetrics]:
     """One REINFORCE iteration: collect, Monte-Carlo returns, one gradient step on the whole batch."""
-    state, trajectory = collect(static, state)
-    returns = discounted_returns(trajectory.reward, trajectory.done, state.hp.gamma)
-    if static.center_return:
-        returns = returns - returns.mean()
-    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), (trajectory.obs, trajectory.action, returns))
-    entropy_coef = state.hp.entropy_coef(state.frame)
-    (total, entropy), grads = jax.value_and_grad(loss, argnums=1, has_aux=True)(
-        static, state.params, *flat, entropy_coef
+    state, rollout = on_policy.collect(static, state)
+    returns = episode_returns(static, rollout, state.hp.gamma)
+    coefs = Coefficients(entropy_coef=state.hp.entropy_coef(state.frame), clip_eps=jnp.zeros(()))
+    return on_policy.whole_batch_update(
+        static, loss, state, on_policy.flat_batch(rollout, returns, returns), coefs
     )
-    tx = static.optim.make(state.hp.lr, state.hp.max_grad_norm)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    state = state.replace(
-        params=optax.apply_updates(state.params, updates), opt_state=opt_state, opt_step=state.opt_step + 1
-    )
-    return state, {"loss": total, "lr": static.optim.lr(state.hp.lr, state.opt_step), "entropy": entropy}
 
 
-# Algorithm-specific DataFrame columns, in docs/output.md order after the common ones.
-EXTRA_COLUMNS = ("entropy",)
+ALGORITHM = on_policy.algorithm(
+    "REINFORCE", {"algorithm": ALGORITHM_SCHEMA, "net": NET_SCHEMA}, configure, update, check, ("entropy",)
+)

@@ -5,9 +5,8 @@ uniform or prioritized (PER) sampling. Pure functions over a `Memory` pytree, so
     memory = replay.add(memory, transitions)                  # transitions: leaves [K, ...], K <= max_size
     batch, index, weight = replay.sample(memory, key, batch_size, beta)
     memory = replay.update_priorities(memory, index, abs_td, alpha, epsilon)   # PER only
-    replay.nbytes(memory)                                     # bytes of one session's buffers
 
-Observations are stored in the example's dtype (`obs_storage_dtype`: uint8 for MinAtar's 0/1 frames)
+Observations are stored in the example's dtype (`VecEnv.obs_storage_dtype`: uint8 for MinAtar's 0/1 frames)
 and come back from `sample` as float32.
 
 Prioritized replay (Schaul et al. 2016), proportional variant: slot i has priority p_i = (|td_i| + eps)^alpha
@@ -23,13 +22,22 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from jaxlab.algos.schedules import Schedule
-from jaxlab.envs import VecEnv
+from jaxlab.schema import choice, integer, real
 
 FANOUT = 64  # children per node of the PER sum tree
+
+# `agent.memory`: SLM Lab's replay memories, Replay and PrioritizedReplay.
+MEMORY_SCHEMA = {
+    "name": choice("Replay", "Replay", "PrioritizedReplay"),
+    "batch_size": integer(32, 1),
+    "max_size": integer(10_000, 1),
+    "alpha": real(0.6, 0.0),  # PrioritizedReplay: priority exponent
+    "epsilon": real(1e-4, 0.0, low_open=True),  # PrioritizedReplay: added to |td|
+    "beta": real(0.4, 0.0, 1.0),  # PrioritizedReplay: IS exponent at frame 0, annealed to 1 at max_frame
+}
 
 
 @struct.dataclass
@@ -53,14 +61,6 @@ class Memory:
         jax.Array | None
     )  # [max_size padded] p_i = (|td_i| + eps)^alpha, 0 in empty slots; None: uniform
     max_priority: jax.Array | None  # [] largest p_i ever assigned (1 at first): what new slots get
-
-
-def obs_storage_dtype(env: VecEnv) -> jnp.dtype:
-    """uint8 for MinAtar's binary frames (a quarter of float32's bytes, exact), float32 otherwise. Normalised
-    observations are real-valued, so they stay float32."""
-    if env.env.name.endswith("-MinAtar") and not env.normalize_obs:
-        return jnp.dtype(jnp.uint8)
-    return jnp.dtype(jnp.float32)
 
 
 def init(max_size: int, example: Transition, prioritized: bool) -> Memory:
@@ -165,13 +165,14 @@ def update_priorities(
     )
 
 
-def nbytes(memory: Memory) -> int:
-    """Bytes of one session's memory (works on a `jax.eval_shape` of `init` too)."""
-    return int(sum(np.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(memory)))
-
-
 def beta_schedule(memory_spec: dict, max_frame: int) -> Schedule:
     """PER's importance-sampling exponent: `memory.beta` annealed linearly to 1 at the last frame."""
     return Schedule.from_spec(
-        {"name": "linear_decay", "start_val": memory_spec["beta"], "end_val": 1.0, "start_step": 0, "end_step": max_frame}
+        {
+            "name": "linear_decay",
+            "start_val": memory_spec["beta"],
+            "end_val": 1.0,
+            "start_step": 0,
+            "end_step": max_frame,
+        }
     )

@@ -4,12 +4,11 @@ Continuous actions: a tanh-squashed Gaussian policy scaled to the env's bounds, 
 (Haarnoja et al. 2018). Discrete actions: a categorical policy whose expectations over actions are
 taken exactly, and critics that output Q(s, .) for every action (Christodoulou 2019).
 
-SLM Lab's keys, read for `num_envs` env copies stepped together (as algos/dqn.py reads them):
-- `training_frequency` (frames): train once every max(1, training_frequency // num_envs) vector steps.
+The replay cadence keys and the update skeleton are the off-policy plumbing (`off_policy.py`). Besides:
 - `training_start_step` (frames): uniform random actions and no training before it.
 - `training_iter`: gradient steps per training, each on a fresh batch of `memory.batch_size`.
 - `memory`: Replay or PrioritizedReplay (priorities from |min_i Q_i(s, a) - y|; the critic loss is
-  weighted by the importance-sampling weights, beta annealed linearly to 1 at `env.max_frame`).
+  weighted by the importance-sampling weights).
 - `critic_net.polyak_coef`: after every gradient step target <- polyak_coef * online + (1 - polyak_coef)
   * target, as SLM Lab's `polyak_update` (0.005 in its SAC specs: the weight of the online net).
 - `agent.critic_net` (SLM Lab v5): the critics' architecture and optimiser; `agent.net`'s when absent.
@@ -28,6 +27,7 @@ the log-density of the action the env receives.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,13 +37,35 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxlab.algos import distributions, replay
-from jaxlab.algos.networks import PolicyNet, QNet, SquashedGaussianPolicyNet, StateActionQNet, make_body
-from jaxlab.algos.optim import OptimSettings, make_optimizer
-from jaxlab.algos.schedules import Schedule
-from jaxlab.envs import VecEnv, VecEnvState
+from jaxlab.algos import distributions, off_policy, replay, soft_q
+from jaxlab.algos.base import Algorithm, StepMetrics
+from jaxlab.algos.networks import (
+    PolicyNet,
+    QNet,
+    SquashedGaussianPolicyNet,
+    StateActionQNet,
+    body_schema,
+    make_body,
+)
+from jaxlab.algos.off_policy import Learned, ReplayHParams, ReplaySettings
+from jaxlab.algos.optim import OptimSettings, apply_gradients, make_optimizer
+from jaxlab.envs import EnvDescription, VecEnv, VecEnvState
+from jaxlab.schema import choice, integer, real
 
 DISCRETE_TARGET_ENTROPY_RATIO = 0.6  # target entropy = 0.6 log|A| for discrete actions
+
+ALGORITHM_SCHEMA = {
+    "name": choice("SAC", "SAC"),
+    "gamma": real(0.99, 0.0, 1.0),
+    **off_policy.CADENCE_SCHEMA,
+    "training_start_step": integer(256),  # frames of uniform random actions before the first training
+}
+# SAC's actor (`net`) and critics (`critic_net`: agent.net's settings when absent, as in SLM Lab v5). No
+# shared body, no state-independent log-std; the target critics follow by polyak averaging every step.
+NET_SCHEMA = body_schema(
+    update_type=choice("polyak", "polyak"),
+    polyak_coef=real(0.005, 0.0, 1.0),  # weight of the online critic at each target update (SLM Lab's)
+)
 
 
 @dataclass(frozen=True)
@@ -53,20 +75,14 @@ class Static:
     env: VecEnv
     actor: Any  # SquashedGaussianPolicyNet (continuous) or PolicyNet (discrete logits)
     critic: Any  # StateActionQNet (continuous) or QNet (discrete); twin copies are stacked on axis 0
-    vector_steps: int  # vector steps collected per update (one training per update)
-    training_start_step: int
-    training_iter: int
-    batch_size: int
-    memory_size: int
-    prioritized: bool
-    obs_dtype: Any  # storage dtype of observations in the memory
+    replay: ReplaySettings
     target_entropy: float
     actor_optim: OptimSettings  # also the temperature's (without clipping)
     critic_optim: OptimSettings
 
     @property
     def frames_per_update(self) -> int:
-        return self.vector_steps * self.env.num_envs
+        return self.replay.vector_steps * self.env.num_envs
 
 
 @struct.dataclass
@@ -79,9 +95,7 @@ class HParams:
     polyak_coef: jax.Array  # weight of the online critic in each target update
     actor_max_grad_norm: jax.Array
     critic_max_grad_norm: jax.Array
-    priority_alpha: jax.Array  # PER priority exponent
-    priority_epsilon: jax.Array  # PER: added to |td|
-    beta: Schedule  # PER importance-sampling exponent, over frames
+    replay: ReplayHParams
 
 
 @struct.dataclass
@@ -101,20 +115,28 @@ class SACState:
 
 
 @struct.dataclass
-class Learned:
-    """What a training changes: kept apart from the memory's data so that, where the engine's vmap turns
-    the `lax.cond` around training into a select, only these arrays are selected."""
+class Trainable:
+    """What a training changes, besides the priorities."""
 
     params: dict
     log_alpha: jax.Array
     actor_opt: Any
     critic_opt: Any
     alpha_opt: Any
-    priority: jax.Array | None
-    max_priority: jax.Array | None
 
 
-def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]:
+def defaults(agent: dict) -> dict:
+    """SLM Lab v5: the critics use agent.net's settings unless agent.critic_net is given."""
+    if "critic_net" in agent:
+        return agent
+    return {**agent, "critic_net": copy.deepcopy(agent.get("net"))}
+
+
+def check(spec: dict, env: EnvDescription) -> None:
+    off_policy.check_replay(spec, env)
+
+
+def configure(spec: dict, env: VecEnv) -> tuple[Static, HParams]:
     """Split a validated spec into static settings and float hyperparameters."""
     agent = spec["agent"]
     algo, net, critic_net, memory = agent["algorithm"], agent["net"], agent["critic_net"], agent["memory"]
@@ -124,24 +146,16 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         target_entropy = DISCRETE_TARGET_ENTROPY_RATIO * float(np.log(env.num_actions))
     else:
         actor = SquashedGaussianPolicyNet(make_body(net, env.obs_shape), env.action_dim)
-        critic = StateActionQNet(make_body(critic_net, (env.obs_shape[0] + env.action_dim,)))
+        critic = StateActionQNet(make_body(critic_net, (env.obs_shape[0] + env.action_dim,)), env.action_dim)
         target_entropy = -float(env.action_dim)
-    vector_steps = max(1, algo["training_frequency"] // env.num_envs)
-    frames_per_update = vector_steps * env.num_envs
-    num_updates = -(-max_frame // frames_per_update)
-    untrained_updates = -(-algo["training_start_step"] // frames_per_update) - 1  # frame < start after them
-    grad_steps = max(1, num_updates - max(untrained_updates, 0)) * algo["training_iter"]
+    settings = ReplaySettings.from_spec(spec, env)
+    max_frame = spec["env"]["max_frame"]
+    grad_steps = settings.trained_updates(env.num_envs, max_frame) * algo["training_iter"]
     static = Static(
         env=env,
         actor=actor,
         critic=critic,
-        vector_steps=vector_steps,
-        training_start_step=algo["training_start_step"],
-        training_iter=algo["training_iter"],
-        batch_size=memory["batch_size"],
-        memory_size=memory["max_size"],
-        prioritized=memory["name"] == "PrioritizedReplay",
-        obs_dtype=replay.obs_storage_dtype(env),
+        replay=settings,
         target_entropy=target_entropy,
         actor_optim=OptimSettings.from_spec(net, grad_steps),
         critic_optim=OptimSettings.from_spec(critic_net, grad_steps),
@@ -154,9 +168,7 @@ def configure(spec: dict, env: VecEnv, max_frame: int) -> tuple[Static, HParams]
         polyak_coef=f32(critic_net["polyak_coef"]),
         actor_max_grad_norm=f32(net["clip_grad_val"] or 0.0),
         critic_max_grad_norm=f32(critic_net["clip_grad_val"] or 0.0),
-        priority_alpha=f32(memory["alpha"]),
-        priority_epsilon=f32(memory["epsilon"]),
-        beta=replay.beta_schedule(memory, max_frame),
+        replay=off_policy.replay_hparams(memory, max_frame),
     )
     return static, hp
 
@@ -174,42 +186,21 @@ def _alpha_tx(static: Static, hp: HParams) -> optax.GradientTransformation:
     return make_optimizer(settings.name, hp.actor_lr, settings.eps, None, settings.lr_decay_steps)
 
 
-def _example_action(static: Static) -> jax.Array:
-    if static.env.discrete:
-        return jnp.zeros((), jnp.int32)
-    return jnp.zeros(static.env.action_dim, jnp.float32)
-
-
-def twin_q(static: Static, critic_params: Any, obs: jax.Array, action: jax.Array | None = None) -> jax.Array:
-    """Both critics' values: [2, B] Q(s, a) for continuous actions, [2, B, A] Q(s, .) for discrete ones."""
-    if static.env.discrete:
-        return jax.vmap(lambda p: static.critic.apply(p, obs))(critic_params)
-    return jax.vmap(lambda p: static.critic.apply(p, obs, action))(critic_params)
-
-
 def init(static: Static, key: jax.Array, hp: HParams) -> SACState:
     """One session's initial train state: target critics equal to the critics, alpha 1, an empty memory."""
     key, actor_key, critic_key, env_key = jax.random.split(key, 4)
     obs, env_state = static.env.reset(env_key)
-    critic_inputs = (obs[0],) if static.env.discrete else (obs[0], _example_action(static))
+    critic_inputs = (obs[0],) if static.env.discrete else (obs[0], off_policy.example_action(static.env))
     critic = jax.vmap(lambda k: static.critic.init(k, *critic_inputs))(jax.random.split(critic_key, 2))
     params = {"net": static.actor.init(actor_key, obs[0]), "critic": critic, "target_critic": critic}
     log_alpha = jnp.zeros((), jnp.float32)
-    example = replay.Transition(
-        obs=obs[0].astype(static.obs_dtype),
-        action=_example_action(static),
-        reward=jnp.zeros((), jnp.float32),
-        next_obs=obs[0].astype(static.obs_dtype),
-        terminated=jnp.zeros((), bool),
-        truncated=jnp.zeros((), bool),
-    )
     return SACState(
         params=params,
         log_alpha=log_alpha,
         actor_opt=_actor_tx(static, hp).init(params["net"]),
         critic_opt=_critic_tx(static, hp).init(critic),
         alpha_opt=_alpha_tx(static, hp).init(log_alpha),
-        memory=replay.init(static.memory_size, example, static.prioritized),
+        memory=off_policy.empty_memory(static, obs[0]),
         env_state=env_state,
         obs=obs,
         key=key,
@@ -219,7 +210,9 @@ def init(static: Static, key: jax.Array, hp: HParams) -> SACState:
     )
 
 
-def act(static: Static, params: dict, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
+def act(
+    static: Static, hp: HParams, params: dict, obs: jax.Array, key: jax.Array, explore: bool
+) -> jax.Array:
     """Actions [E, ...] for observations [E, *obs_shape]: sampled when exploring; else the argmax of the
     logits, or the squashed mean low + (tanh(mean) + 1) (high - low) / 2."""
     env = static.env
@@ -233,7 +226,8 @@ def act(static: Static, params: dict, obs: jax.Array, key: jax.Array, explore: b
 
 
 def nets(params: dict) -> dict:
-    """Named networks for export, SLM Lab's: `net` (actor), `q1_net`, `q2_net`, `target_q1_net`, `target_q2_net`."""
+    """Named networks for export, SLM Lab's: `net` (actor), `q1_net`, `q2_net`, `target_q1_net`,
+    `target_q2_net`."""
     twin = lambda tree, i: jax.tree.map(lambda x: x[i], tree)  # noqa: E731
     return {
         "net": params["net"],
@@ -244,190 +238,125 @@ def nets(params: dict) -> dict:
     }
 
 
-def collect(static: Static, state: SACState) -> tuple[SACState, replay.Transition]:
-    """`vector_steps` steps of the policy (uniform random actions before training_start_step);
-    transitions [T, E, ...]."""
+def networks(static: Static) -> dict:
+    """The Flax modules behind `nets`."""
+    critics = {name: static.critic for name in ("q1_net", "q2_net", "target_q1_net", "target_q2_net")}
+    return {"net": static.actor, **critics}
+
+
+def choose_action(static: Static, state: SACState, action_key: jax.Array, random_key: jax.Array) -> jax.Array:
+    """The policy's sampled action, or a uniform random one before training_start_step."""
     env = static.env
-
-    def env_step(state: SACState, _):
-        key, action_key, random_key, step_key = jax.random.split(state.key, 4)
-        policy_action = act(static, state.params, state.obs, action_key, explore=True)
-        if env.discrete:
-            random_action = jax.random.randint(random_key, (env.num_envs,), 0, env.num_actions)
-        else:
-            random_action = jax.random.uniform(
-                random_key, (env.num_envs, env.action_dim), minval=env.action_low, maxval=env.action_high
-            )
-        action = jnp.where(state.frame < static.training_start_step, random_action, policy_action)
-        env_state, step = env.step(step_key, state.env_state, action)
-        transition = replay.Transition(
-            obs=state.obs,
-            action=action.astype(_example_action(static).dtype),
-            reward=step.reward,
-            next_obs=step.final_obs,  # the pre-reset observation, also where the episode just ended
-            terminated=step.terminated,
-            truncated=step.truncated,
-        )
-        state = state.replace(key=key, env_state=env_state, obs=step.obs, frame=state.frame + env.num_envs)
-        return state, transition
-
-    return jax.lax.scan(env_step, state, None, static.vector_steps)
-
-
-def critic_loss(
-    static: Static,
-    critic_params: Any,
-    params: dict,
-    alpha: jax.Array,
-    batch: replay.Transition,
-    weight: jax.Array,
-    gamma: jax.Array,
-    key: jax.Array,
-) -> tuple[jax.Array, jax.Array]:
-    """Summed (importance-weighted) MSE of both critics against the soft Bellman target; returns
-    (loss, |min_i Q_i(s, a) - y| [B] for PER)."""
-    env = static.env
-    next_out = static.actor.apply(params["net"], batch.next_obs)
+    policy_action = act(static, state.hp, state.params, state.obs, action_key, explore=True)
     if env.discrete:
-        next_log_probs = jax.nn.log_softmax(next_out)
-        next_q = twin_q(static, params["target_critic"], batch.next_obs).min(0)  # [B, A]
-        next_value = (jnp.exp(next_log_probs) * (next_q - alpha * next_log_probs)).sum(-1)
-        q_all = twin_q(static, critic_params, batch.obs)
-        q_pred = jnp.take_along_axis(q_all, batch.action[None, :, None], axis=-1)[..., 0]  # [2, B]
+        random_action = jax.random.randint(random_key, (env.num_envs,), 0, env.num_actions)
     else:
-        next_action, next_log_prob = distributions.squashed_gaussian_sample(
-            key, *next_out, env.action_low, env.action_high
+        random_action = jax.random.uniform(
+            random_key, (env.num_envs, env.action_dim), minval=env.action_low, maxval=env.action_high
         )
-        next_q = twin_q(static, params["target_critic"], batch.next_obs, next_action).min(0)  # [B]
-        next_value = next_q - alpha * next_log_prob
-        q_pred = twin_q(static, critic_params, batch.obs, batch.action)
-    target = batch.reward + gamma * (1.0 - batch.terminated.astype(jnp.float32)) * next_value
-    target = jax.lax.stop_gradient(target)
-    loss = (weight * (q_pred - target) ** 2).mean(-1).sum()
-    return loss, jnp.abs(q_pred.min(0) - target)
-
-
-def actor_loss(
-    static: Static, actor_params: Any, critic_params: Any, alpha: jax.Array, obs: jax.Array, key: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    """E[alpha log pi(a|s) - min_i Q_i(s, a)] over a batch; returns (loss, E_a[log pi(a|s)] [B])."""
-    env = static.env
-    policy_out = static.actor.apply(actor_params, obs)
-    if env.discrete:
-        log_probs = jax.nn.log_softmax(policy_out)
-        probs = jnp.exp(log_probs)
-        q = twin_q(static, critic_params, obs).min(0)  # [B, A]
-        log_prob = (probs * log_probs).sum(-1)  # = -H(pi(.|s))
-        return (probs * (alpha * log_probs - q)).sum(-1).mean(), log_prob
-    action, log_prob = distributions.squashed_gaussian_sample(
-        key, *policy_out, env.action_low, env.action_high
-    )
-    q = twin_q(static, critic_params, obs, action).min(0)
-    return (alpha * log_prob - q).mean(), log_prob
-
-
-def alpha_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float) -> jax.Array:
-    """-log alpha (log pi + target_entropy): alpha rises while the entropy is below its target."""
-    return -(log_alpha * jax.lax.stop_gradient(log_prob + target_entropy)).mean()
+    return jnp.where(state.frame < static.replay.training_start_step, random_action, policy_action)
 
 
 def gradient_step(static: Static, state: SACState, learned: Learned, key: jax.Array) -> tuple[Learned, dict]:
     """One step on a fresh batch: critics, then actor, then temperature, then targets."""
     hp = state.hp
     batch_key, target_key, actor_key = jax.random.split(key, 3)
-    memory = state.memory.replace(priority=learned.priority, max_priority=learned.max_priority)
-    batch, index, weight = replay.sample(memory, batch_key, static.batch_size, hp.beta(state.frame))
-    params, alpha = learned.params, jnp.exp(learned.log_alpha)
+    memory = off_policy.memory_at(state, learned)
+    batch, index, weight = replay.sample(
+        memory, batch_key, static.replay.batch_size, hp.replay.beta(state.frame)
+    )
+    trainable = learned.trainable
+    params, alpha = trainable.params, jnp.exp(trainable.log_alpha)
 
-    (q_loss, abs_td), grads = jax.value_and_grad(critic_loss, argnums=1, has_aux=True)(
+    (q_loss, abs_td), grads = jax.value_and_grad(soft_q.critic_loss, argnums=1, has_aux=True)(
         static, params["critic"], params, alpha, batch, weight, hp.gamma, target_key
     )
-    updates, critic_opt = _critic_tx(static, hp).update(grads, learned.critic_opt, params["critic"])
-    critic = optax.apply_updates(params["critic"], updates)
+    critic, critic_opt = apply_gradients(
+        _critic_tx(static, hp), grads, trainable.critic_opt, params["critic"]
+    )
 
-    (pi_loss, log_prob), grads = jax.value_and_grad(actor_loss, argnums=1, has_aux=True)(
+    (pi_loss, log_prob), grads = jax.value_and_grad(soft_q.actor_loss, argnums=1, has_aux=True)(
         static, params["net"], critic, alpha, batch.obs, actor_key
     )
-    updates, actor_opt = _actor_tx(static, hp).update(grads, learned.actor_opt, params["net"])
-    actor = optax.apply_updates(params["net"], updates)
+    actor, actor_opt = apply_gradients(_actor_tx(static, hp), grads, trainable.actor_opt, params["net"])
 
-    temperature_loss, grad = jax.value_and_grad(alpha_loss)(
-        learned.log_alpha, log_prob, static.target_entropy
+    temperature_loss, grad = jax.value_and_grad(soft_q.alpha_loss)(
+        trainable.log_alpha, log_prob, static.target_entropy
     )
-    updates, alpha_opt = _alpha_tx(static, hp).update(grad, learned.alpha_opt, learned.log_alpha)
-    log_alpha = optax.apply_updates(learned.log_alpha, updates)
+    log_alpha, alpha_opt = apply_gradients(
+        _alpha_tx(static, hp), grad, trainable.alpha_opt, trainable.log_alpha
+    )
 
-    coef = hp.polyak_coef
-    target = jax.tree.map(lambda t, o: coef * o + (1.0 - coef) * t, params["target_critic"], critic)
-    if static.prioritized:
-        memory = replay.update_priorities(memory, index, abs_td, hp.priority_alpha, hp.priority_epsilon)
-    learned = Learned(
-        params={"net": actor, "critic": critic, "target_critic": target},
-        log_alpha=log_alpha,
-        actor_opt=actor_opt,
-        critic_opt=critic_opt,
-        alpha_opt=alpha_opt,
-        priority=memory.priority,
-        max_priority=memory.max_priority,
+    target = off_policy.polyak(params["target_critic"], critic, hp.polyak_coef)
+    learned = learned.replace(
+        trainable=Trainable(
+            params={"net": actor, "critic": critic, "target_critic": target},
+            log_alpha=log_alpha,
+            actor_opt=actor_opt,
+            critic_opt=critic_opt,
+            alpha_opt=alpha_opt,
+        )
     )
+    learned = off_policy.write_priorities(static, learned, memory, index, abs_td, hp.replay)
     return learned, {"loss": q_loss + pi_loss + temperature_loss, "entropy": -log_prob.mean()}
 
 
-def _learned(state: SACState) -> Learned:
+def _trainable(state: SACState) -> Trainable:
     """The trainable part of the state as it is now."""
-    memory = state.memory
-    return Learned(
-        state.params,
-        state.log_alpha,
-        state.actor_opt,
-        state.critic_opt,
-        state.alpha_opt,
-        memory.priority,
-        memory.max_priority,
-    )
+    return Trainable(state.params, state.log_alpha, state.actor_opt, state.critic_opt, state.alpha_opt)
 
 
-def train(static: Static, state: SACState) -> tuple[Learned, dict]:
-    """`training_iter` gradient steps; metrics are their means."""
+def train(static: Static, state: SACState) -> Learned:
+    """`training_iter` gradient steps; the metrics are their means."""
+    start = Learned(_trainable(state), state.memory.priority, state.memory.max_priority, {})
     learned, metrics = jax.lax.scan(
         lambda learned, key: gradient_step(static, state, learned, key),
-        _learned(state),
-        jax.random.split(state.key, static.training_iter),
+        start,
+        jax.random.split(state.key, static.replay.training_iter),
     )
-    return learned, jax.tree.map(jnp.mean, metrics)
+    return learned.replace(metrics=jax.tree.map(jnp.mean, metrics))
 
 
-def update(static: Static, state: SACState) -> tuple[SACState, dict]:
+def update(static: Static, state: SACState) -> tuple[SACState, StepMetrics]:
     """One SAC iteration: collect into the memory, then train (from training_start_step). Metrics are
     scalars for the session DataFrame; loss and entropy are NaN before training starts."""
-    state, transitions = collect(static, state)
-    flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), transitions)
-    state = state.replace(memory=replay.add(state.memory, flat))
-
-    key, train_key = jax.random.split(state.key)
-    ready = state.frame >= static.training_start_step
-    skipped = (_learned(state), {"loss": jnp.asarray(jnp.nan), "entropy": jnp.asarray(jnp.nan)})
-    learned, metrics = jax.lax.cond(
-        ready, lambda s: train(static, s), lambda _: skipped, state.replace(key=train_key)
+    state, learned, _ = off_policy.update(
+        static,
+        state,
+        lambda s, *keys: choose_action(static, s, *keys),
+        2,
+        lambda s: train(static, s),
+        lambda s: off_policy.untrained(s, _trainable(s), ("loss", "entropy")),
+        static.replay.training_iter,
     )
+    trainable = learned.trainable
     state = state.replace(
-        params=learned.params,
-        log_alpha=learned.log_alpha,
-        actor_opt=learned.actor_opt,
-        critic_opt=learned.critic_opt,
-        alpha_opt=learned.alpha_opt,
-        memory=state.memory.replace(priority=learned.priority, max_priority=learned.max_priority),
-        key=key,
-        opt_step=state.opt_step + jnp.where(ready, static.training_iter, 0),
+        params=trainable.params,
+        log_alpha=trainable.log_alpha,
+        actor_opt=trainable.actor_opt,
+        critic_opt=trainable.critic_opt,
+        alpha_opt=trainable.alpha_opt,
     )
-    metrics = {
-        "loss": metrics["loss"],
-        "lr": static.actor_optim.lr(state.hp.actor_lr, state.opt_step),
-        "entropy": metrics["entropy"],
-        "alpha": jnp.exp(state.log_alpha),
-    }
-    return state, metrics
+    lr = static.actor_optim.lr(state.hp.actor_lr, state.opt_step)
+    columns = {"entropy": learned.metrics["entropy"], "alpha": jnp.exp(state.log_alpha)}
+    return state, StepMetrics(learned.metrics["loss"], lr, columns)
 
 
-# Algorithm-specific DataFrame columns, in docs/output.md order after the common ones.
-EXTRA_COLUMNS = ("entropy", "alpha")
+ALGORITHM = Algorithm(
+    name="SAC",
+    schema={
+        "algorithm": ALGORITHM_SCHEMA,
+        "net": NET_SCHEMA,
+        "memory": replay.MEMORY_SCHEMA,
+        "critic_net": NET_SCHEMA,
+    },
+    configure=configure,
+    init=init,
+    update=update,
+    act=act,
+    nets=nets,
+    networks=networks,
+    check=check,
+    defaults=defaults,
+    columns=("entropy", "alpha"),
+)

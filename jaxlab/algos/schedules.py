@@ -37,7 +37,9 @@ class Schedule:
         if self.kind == "linear_decay":
             value = optax.linear_schedule(self.start_val, self.end_val, span, self.start_step)(frame)
             # Within the two values: optax's division by span rounds past end_val at the end (see optim.py).
-            return jnp.clip(value, jnp.minimum(self.start_val, self.end_val), jnp.maximum(self.start_val, self.end_val))
+            return jnp.clip(
+                value, jnp.minimum(self.start_val, self.end_val), jnp.maximum(self.start_val, self.end_val)
+            )
         # rate_decay: geometric from start_val to end_val. Written out because optax's exponential_decay
         # inspects its rate in Python, which a traced (searched) value cannot be.
         progress = jnp.clip((jnp.asarray(frame, jnp.float32) - self.start_step) / span, 0.0, 1.0)

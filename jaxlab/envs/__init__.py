@@ -1,8 +1,11 @@
-"""Environments: gymnax ids behind one vectorised wrapper."""
+"""Environments: gymnax ids behind one vectorised wrapper; what spec validation asks of an env
+(`describe`)."""
 
 from __future__ import annotations
 
 import difflib
+import functools
+from dataclasses import dataclass
 
 from jaxlab.envs.wrappers import (
     EpisodeStats,
@@ -13,6 +16,10 @@ from jaxlab.envs.wrappers import (
     first_episode_returns,
     normalize_obs,
 )
+from jaxlab.schema import REQUIRED, Field, flag, integer
+
+# The ids whose gymnasium env is the same env (enjoy replays a policy there, and draws it).
+GYMNASIUM_TWINS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0")
 
 # Ids a spec may name. gymnax registers more (bsuite, misc); these are the ones jaxlab is tested on.
 ENV_IDS = (
@@ -32,6 +39,16 @@ ENV_IDS = (
 SUGGEST_CUTOFF = 0.8  # how alike an id must be to be offered as "did you mean" (a typo, not another env)
 
 
+# `env`: the env section of a spec (SLM Lab's keys).
+ENV_SCHEMA = {
+    "name": Field(REQUIRED, "str"),
+    "num_envs": integer(4, 1),
+    "max_frame": integer(REQUIRED, 1),
+    "normalize_obs": flag(False),
+    "normalize_reward": flag(False),
+}
+
+
 def env_name_problem(name: str) -> str | None:
     """One line saying why `name` is not an env jaxlab can make, with a suggestion; None if it is."""
     if name in ENV_IDS:
@@ -42,12 +59,34 @@ def env_name_problem(name: str) -> str | None:
     return f"env.name = {name!r} is not an environment jaxlab runs — it runs gymnax's: {', '.join(ENV_IDS)}"
 
 
-def observation_shape(name: str) -> tuple[int, ...]:
-    """The observation shape of a known env id (MinAtar: [10, 10, channels])."""
+@dataclass(frozen=True)
+class EnvDescription:
+    """What spec validation needs to know of an env id: its spaces."""
+
+    name: str
+    obs_shape: tuple[int, ...]  # MinAtar: [10, 10, channels]
+    num_actions: int | None  # discrete actions
+    action_dim: int | None  # continuous actions
+
+    @property
+    def discrete(self) -> bool:
+        return self.num_actions is not None
+
+
+@functools.cache
+def describe(name: str) -> EnvDescription:
+    """The spaces of a known env id (see `env_name_problem`), without building a vectorised env."""
     import gymnax
 
     env, env_params = gymnax.make(name)
-    return tuple(env.observation_space(env_params).shape)
+    space = env.action_space(env_params)
+    discrete = hasattr(space, "n")
+    return EnvDescription(
+        name,
+        tuple(env.observation_space(env_params).shape),
+        int(space.n) if discrete else None,
+        None if discrete else int(space.shape[0]),
+    )
 
 
 def make(env_spec: dict, gamma: float = 0.99, num_envs: int | None = None, normalize: bool = True) -> VecEnv:
@@ -91,15 +130,18 @@ def random_baseline(env_spec: dict, seed: int = 0) -> float:
 
 __all__ = [
     "ENV_IDS",
+    "ENV_SCHEMA",
+    "GYMNASIUM_TWINS",
+    "EnvDescription",
     "EpisodeStats",
     "RunningMeanStd",
     "Step",
     "VecEnv",
     "VecEnvState",
+    "describe",
     "env_name_problem",
     "first_episode_returns",
-    "random_baseline",
     "make",
-    "observation_shape",
     "normalize_obs",
+    "random_baseline",
 ]

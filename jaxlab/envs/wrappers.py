@@ -120,15 +120,33 @@ class VecEnv:
         self.discrete = hasattr(space, "n")
         self.num_actions = int(space.n) if self.discrete else None
         self.action_dim = None if self.discrete else int(space.shape[0])
-        self.action_low = None if self.discrete else jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
-        self.action_high = None if self.discrete else jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
+        self.action_low = (
+            None if self.discrete else jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape)
+        )
+        self.action_high = (
+            None if self.discrete else jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape)
+        )
         self.obs_shape = tuple(env.observation_space(env_params).shape)
+
+    @property
+    def obs_storage_dtype(self) -> jnp.dtype:
+        """How a replay memory stores observations: uint8 for MinAtar's binary frames (a quarter of float32's
+        bytes, exact), float32 otherwise. Normalised observations are real-valued, so they stay float32."""
+        if self.env.name.endswith("-MinAtar") and not self.normalize_obs:
+            return jnp.dtype(jnp.uint8)
+        return jnp.dtype(jnp.float32)
 
     def _identity(self) -> tuple:
         # gamma only matters to reward normalisation; without it, trials searching gamma share one program.
         params = tuple(np.asarray(leaf).tolist() for leaf in jax.tree.leaves(self.env_params))
-        return (type(self.env), params, self.num_envs, self.normalize_obs, self.normalize_reward,
-                self.gamma if self.normalize_reward else None)
+        return (
+            type(self.env),
+            params,
+            self.num_envs,
+            self.normalize_obs,
+            self.normalize_reward,
+            self.gamma if self.normalize_reward else None,
+        )
 
     def __eq__(self, other: object) -> bool:
         """Equal envs compile to the same program: the algorithms' Static settings compare with this."""
@@ -158,7 +176,9 @@ class VecEnv:
         obs, env_state = jax.vmap(self._reset_one)(jax.random.split(key, self.num_envs))
         obs_stats = RunningMeanStd.create(self.obs_shape).update(obs) if self.normalize_obs else None
         reward_norm = (
-            RewardNormState(jnp.zeros(self.num_envs), RunningMeanStd.create(())) if self.normalize_reward else None
+            RewardNormState(jnp.zeros(self.num_envs), RunningMeanStd.create(()))
+            if self.normalize_reward
+            else None
         )
         stats = EpisodeStats(
             episode_return=jnp.zeros(self.num_envs),
@@ -171,9 +191,18 @@ class VecEnv:
         return action if self.discrete else jnp.clip(action, self.action_low, self.action_high)
 
     def _step_one(self, key: jax.Array, env_state: Any, action: jax.Array):
-        obs, env_state, reward, terminated, truncated, info = self.env.step(key, env_state, action, self.env_params)
+        obs, env_state, reward, terminated, truncated, info = self.env.step(
+            key, env_state, action, self.env_params
+        )
         final_obs = info["final_observation"].astype(jnp.float32)
-        return obs.astype(jnp.float32), env_state, reward.astype(jnp.float32), terminated, truncated, final_obs
+        return (
+            obs.astype(jnp.float32),
+            env_state,
+            reward.astype(jnp.float32),
+            terminated,
+            truncated,
+            final_obs,
+        )
 
     def step(self, key: jax.Array, state: VecEnvState, action: jax.Array) -> tuple[VecEnvState, Step]:
         keys = jax.random.split(key, self.num_envs)
@@ -211,7 +240,9 @@ class VecEnv:
 EVAL_STEPS_PER_ITERATION = 4
 
 
-def first_episode_returns(env: VecEnv, key: jax.Array, policy, obs_stats: RunningMeanStd | None = None) -> jax.Array:
+def first_episode_returns(
+    env: VecEnv, key: jax.Array, policy, obs_stats: RunningMeanStd | None = None
+) -> jax.Array:
     """Raw return of the first episode of each of `env.num_envs` copies under `policy(obs, key) -> action`.
 
     Copies that finish early keep stepping (auto-reset) but their later rewards are not counted; the

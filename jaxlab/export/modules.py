@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -217,68 +216,37 @@ class StateActionQNet(Trunk):
         return self.q_head(self.features(torch.cat([obs, action.to(torch.float32)], dim=-1)))[..., 0]
 
 
-# Algorithms whose `net` (and `target_net`) is a Q network: QNet, or DuelingQNet for Dueling* net types.
-Q_ALGORITHMS = ("DQN", "DoubleDQN")
-# SAC's networks besides its actor `net`, built from the spec's `agent.critic_net` section.
-SAC_CRITICS = ("q1_net", "q2_net", "target_q1_net", "target_q2_net")
+# The torch twin of each Flax network class of `jaxlab.algos.networks`, by class name.
+MODULES = {
+    module.__name__: module
+    for module in (
+        PolicyNet,
+        ValueNet,
+        ActorCriticNet,
+        QNet,
+        DuelingQNet,
+        SquashedGaussianPolicyNet,
+        StateActionQNet,
+    )
+}
 
 
-def action_heads(action_space: dict) -> dict:
-    """PolicyNet/ActorCriticNet head arguments for {"type": "discrete", "n": N} or
-    {"type": "continuous", "shape": [D], ...}."""
-    kind = action_space.get("type")
-    if kind == "discrete":
-        return {"num_actions": int(action_space["n"]), "action_dim": None}
-    if kind == "continuous":
-        return {"num_actions": None, "action_dim": int(np.prod(action_space["shape"]))}
-    raise ValueError(f"unknown action space type {kind!r}; expected 'discrete' or 'continuous'")
-
-
-def build_network(
-    net_spec: dict,
-    obs_shape: Sequence[int],
-    action_space: dict,
-    role: str,
-    normalize_obs: bool = False,
-    algorithm: str = "PPO",
-) -> Trunk:
-    """The torch module of one exported network: role "net" (PolicyNet, or ActorCriticNet when
-    `net_spec["shared"]`) or "critic_net" (ValueNet), from the spec's `agent.net` section; for the DQN
-    family (`algorithm` in Q_ALGORITHMS) role "net" or "target_net" (QNet, or DuelingQNet); for SAC role
-    "net" (SquashedGaussianPolicyNet, or PolicyNet for discrete actions) or one of SAC_CRITICS
-    (StateActionQNet, or QNet for discrete actions) from `agent.critic_net`."""
-    conv_layers = (net_spec.get("conv_hid_layers") or ()) if str(net_spec.get("type")).endswith("ConvNet") else ()
+def build_network(description: dict, obs_shape: Sequence[int], normalize_obs: bool = False) -> Trunk:
+    """The torch module of one exported network from its description in the trial spec (`meta.networks`:
+    the Flax module's class and fields, written by the run): the same class name here, the body's layers as
+    its trunk, the other fields as its heads' arguments."""
+    module = MODULES.get(description.get("module"))
+    if module is None:
+        raise ValueError(
+            f"unknown network module {description.get('module')!r}; jaxlab.export has {', '.join(MODULES)}"
+        )
+    body = description["body"]
     trunk = {
         "obs_shape": tuple(obs_shape),
-        "hid_layers": tuple(net_spec["hid_layers"]),
-        "activation": net_spec["hid_layers_activation"],
-        "conv_layers": tuple(tuple(int(v) for v in layer) for layer in conv_layers),
+        "hid_layers": tuple(body["hid_layers"]),
+        "activation": body["activation"],
+        "conv_layers": tuple(tuple(int(v) for v in layer) for layer in body["conv_layers"]),
         "normalize_obs": normalize_obs,
     }
-    if algorithm in Q_ALGORITHMS:
-        if role not in ("net", "target_net"):
-            raise ValueError(f"unknown network role {role!r} for {algorithm}; expected 'net' or 'target_net'")
-        if action_space.get("type") != "discrete":
-            raise ValueError(f"{algorithm} needs a discrete action space, not {action_space.get('type')!r}")
-        cls = DuelingQNet if str(net_spec.get("type")).startswith("Dueling") else QNet
-        return cls(num_actions=int(action_space["n"]), **trunk)
-    if algorithm == "SAC":
-        heads = action_heads(action_space)
-        if role == "net":
-            if heads["num_actions"]:
-                return PolicyNet(**heads, **trunk)
-            return SquashedGaussianPolicyNet(heads["action_dim"], **trunk)
-        if role in SAC_CRITICS:
-            if heads["num_actions"]:
-                return QNet(heads["num_actions"], **trunk)
-            return StateActionQNet(heads["action_dim"], **trunk)
-        raise ValueError(f"unknown network role {role!r} for SAC; expected 'net' or one of {', '.join(SAC_CRITICS)}")
-    log_std_init = float(net_spec.get("log_std_init", 0.0))
-    if role == "net":
-        cls = ActorCriticNet if net_spec.get("shared", False) else PolicyNet
-        return cls(**action_heads(action_space), log_std_init=log_std_init, **trunk)
-    if role == "critic_net":
-        if net_spec.get("shared", False):
-            raise ValueError("a shared net has no separate critic_net; its value head is in the net")
-        return ValueNet(**trunk)
-    raise ValueError(f"unknown network role {role!r}; expected 'net' or 'critic_net'")
+    heads = {key: value for key, value in description.items() if key not in ("module", "body")}
+    return module(**heads, **trunk)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -14,17 +13,16 @@ import torch
 from torch import nn
 
 from jaxlab.export.modules import (
-    Q_ALGORITHMS,
     ActorCriticNet,
     DuelingQNet,
     QNet,
     SquashedGaussianPolicyNet,
+    ValueNet,
     build_network,
 )
+from jaxlab.io.paths import MODEL_FILE_PATTERN, ModelFile
 
-# {name}_t{T}_s{S}[_ckpt-best]_net_model.pt; `trial` is the prefix of the trial spec {name}_t{T}_spec.json.
-NET_FILE = re.compile(r"^(?P<trial>.+_t\d+)_s\d+(?:_ckpt-best)?_net_model\.pt$")
-NET_FILE_PATTERN = "{name}_t{T}_s{S}[_ckpt-best]_net_model.pt"
+NET_FILE_PATTERN = MODEL_FILE_PATTERN.replace("{net}", "net")  # a policy file: the `net` network
 
 
 class ExportError(ValueError):
@@ -62,17 +60,10 @@ class Policy(nn.Module):
                             network max_a Q(s, a) [B], the greedy value
     """
 
-    def __init__(
-        self,
-        net: nn.Module,
-        action_space: dict,
-        critic: nn.Module | None = None,
-        algorithm: str | None = None,
-    ):
+    def __init__(self, net: nn.Module, action_space: dict, critic: nn.Module | None = None):
         super().__init__()
         self.net = net
         self.critic = critic
-        self.algorithm = algorithm
         obs_shape = getattr(net, "obs_shape", None)
         # None (a module that is not a jaxlab network) means inputs are taken as batches, unchecked.
         self.obs_shape = None if obs_shape is None else tuple(int(d) for d in obs_shape)
@@ -105,13 +96,10 @@ class Policy(nn.Module):
         the separate critic; max_a Q(s, a) for a Q network. Numpy in -> numpy out."""
         if self.q_network or self.shared or self.critic is not None:
             return self._apply(obs, self._value)
-        if self.squashed or self.algorithm == "SAC":
-            raise ExportError(
-                "SAC has no V(s) network — its critics are Q(s, a): build the *_q1_net file with "
-                "jaxlab.export.build_network(spec['agent']['critic_net'], ..., 'q1_net', algorithm='SAC')"
-            )
         raise ExportError(
-            "this policy was loaded without its critic — use load_policy(path, with_critic=True)"
+            "this policy has no V(s) — load_policy(path, with_critic=True) loads the run's critic_net when"
+            " it has"
+            " one (a run whose critics are Q networks has none: build them with jaxlab.export.build_network)"
         )
 
     # -- internals: on float32 batches [B, *obs_shape] -------------------------------------------------
@@ -191,16 +179,9 @@ class Policy(nn.Module):
         return out.cpu().numpy() if device is None else out.to(device)
 
 
-def _read_spec(path: str) -> tuple[str, dict]:
-    """The trial spec of a net file, with the fields a network is built from checked."""
-    name = os.path.basename(path)
-    match = NET_FILE.match(name)
-    if match is None:
-        raise ExportError(
-            f"{name} is not a jaxlab policy file name — pass the {NET_FILE_PATTERN} file from <run>/model/"
-        )
-    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-    spec_path = os.path.join(run_dir, f"{match['trial']}_spec.json")
+def _read_spec(model: ModelFile, path: str) -> tuple[str, dict]:
+    """The trial spec of a model file, with the fields a network is built from checked."""
+    spec_path = model.paths.trial_spec(model.trial)
     if not os.path.isfile(spec_path):
         raise ExportError(
             f"{path} is not inside a jaxlab run folder: no trial spec {spec_path} — "
@@ -209,16 +190,16 @@ def _read_spec(path: str) -> tuple[str, dict]:
     try:
         with open(spec_path) as f:
             spec = json.load(f)
-        net_spec, action_space = spec["agent"]["net"], spec["meta"]["action_space"]
-        if not (isinstance(net_spec, Mapping) and isinstance(action_space, Mapping)):
-            raise TypeError("agent.net and meta.action_space must be objects")
-        obs_shape = [int(d) for d in spec["meta"]["observation_shape"]]
+        meta = spec["meta"]
+        networks, action_space = meta["networks"], meta["action_space"]
+        if not (isinstance(networks, Mapping) and isinstance(action_space, Mapping)):
+            raise TypeError("meta.networks and meta.action_space must be objects")
+        meta["observation_shape"] = [int(d) for d in meta["observation_shape"]]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ExportError(
             f"{spec_path} is not a readable jaxlab trial spec ({type(error).__name__}: {_brief(error)}) — "
-            "it needs agent.net, meta.observation_shape and meta.action_space; re-run with current jaxlab"
+            "it needs meta.networks, meta.observation_shape and meta.action_space; re-run with current jaxlab"
         ) from None
-    spec["meta"]["observation_shape"] = obs_shape
     return spec_path, spec
 
 
@@ -226,7 +207,7 @@ def _load_into(module: nn.Module, path: str, spec_path: str) -> None:
     """torch.load `path` and load it strictly into `module`, with one-line errors."""
     try:
         state = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+    except Exception as error:
         raise ExportError(
             f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {_brief(error)}) — "
             "the file is corrupted or truncated; copy it again from the run folder"
@@ -264,50 +245,49 @@ def _load_into(module: nn.Module, path: str, spec_path: str) -> None:
 
 
 def load_policy(path: str, with_critic: bool = False) -> Policy:
-    """The `Policy` of `<run>/model/{name}_t{T}_s{S}[_ckpt-best]_net_model.pt`, built from the run's trial
-    spec `<run>/{name}_t{T}_spec.json`. `with_critic` also loads the matching `critic_net` file (when the
-    net is not shared) so `Policy.value` works (a shared net's value head and a Q network's greedy value
-    need no critic). Raises ExportError with a one-line message."""
+    """The `Policy` of `<run>/model/{name}_t{T}_s{S}[_ckpt-best]_net_model.pt`, built from the network
+    descriptions in the run's trial spec `<run>/{name}_t{T}_spec.json`. `with_critic` also loads the
+    session's `critic_net` file (a V(s) network) so `Policy.value` works (a shared net's value head and a Q
+    network's greedy value need no critic). Raises ExportError with a one-line message."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ExportError(f"{path} does not exist — pass the path of a {NET_FILE_PATTERN} file")
     if not os.path.isfile(path):
         raise ExportError(f"{path} is not a file — pass the path of a {NET_FILE_PATTERN} file inside it")
-    spec_path, spec = _read_spec(path)
-    net_spec, meta = spec["agent"]["net"], spec["meta"]
+    model = ModelFile.parse(path)
+    if model is None or model.net != "net":
+        raise ExportError(
+            f"{os.path.basename(path)} is not a jaxlab policy file name — pass the {NET_FILE_PATTERN} file"
+            " from"
+            " <run>/model/"
+        )
+    spec_path, spec = _read_spec(model, path)
+    meta = spec["meta"]
     normalize_obs = bool(spec.get("env", {}).get("normalize_obs", False))
-    algorithm = str(spec["agent"].get("algorithm", {}).get("name", "PPO"))
 
-    def build(role: str) -> nn.Module:
+    def build(net: str) -> nn.Module:
         try:
-            return build_network(
-                net_spec, meta["observation_shape"], meta["action_space"], role, normalize_obs, algorithm
-            )
+            return build_network(meta["networks"][net], meta["observation_shape"], normalize_obs)
         except (KeyError, TypeError, ValueError) as error:
             raise ExportError(
                 f"{spec_path} describes a network jaxlab.export cannot build ({_brief(error)}) — "
-                "check agent.net and meta.action_space in the trial spec"
+                "check meta.networks and meta.action_space in the trial spec"
             ) from None
 
     net = build("net")
     _load_into(net, path, spec_path)
     critic = None
-    if with_critic and algorithm in Q_ALGORITHMS:
-        raise ExportError(
-            f"{algorithm} has no critic network — use with_critic=False; Policy.output gives Q(s, .) and "
-            "Policy.value max_a Q(s, a)"
-        )
-    if with_critic and algorithm == "SAC":
-        raise ExportError(
-            "SAC has no V(s) critic — use with_critic=False; its Q networks are the *_q1_net/*_q2_net files"
-            " (jaxlab.export.build_network with agent.critic_net builds them)"
-        )
-    if with_critic and not net_spec.get("shared", False):
-        critic_path = path[: -len("_net_model.pt")] + "_critic_net_model.pt"
+    if with_critic and not isinstance(net, (ActorCriticNet, QNet, DuelingQNet)):
+        if meta["networks"].get("critic_net", {}).get("module") != ValueNet.__name__:
+            raise ExportError(
+                f"this run has no V(s) critic (its networks: {', '.join(meta['networks'])}) — use"
+                " with_critic=False"
+            )
+        critic_path = model.sibling("critic_net")
         if not os.path.isfile(critic_path):
             raise ExportError(
                 f"{critic_path} not found — put the critic file beside the net file, or use with_critic=False"
             )
         critic = build("critic_net")
         _load_into(critic, critic_path, spec_path)
-    return Policy(net, meta["action_space"], critic, algorithm).eval()
+    return Policy(net, meta["action_space"], critic).eval()

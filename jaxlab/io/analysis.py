@@ -21,11 +21,17 @@ def read_session_dfs(paths: RunPaths, trial: int, num_sessions: int, kind: str) 
 
 
 def analyze_trial(
-    paths: RunPaths, trial: int, num_sessions: int, random_baseline: float, diverged_sessions: int = 0
+    paths: RunPaths,
+    trial: int,
+    num_sessions: int,
+    random_baseline: float,
+    diverged_sessions: int,
+    columns: tuple[str, ...],
 ) -> tuple[dict, dict[str, Figure]]:
     """Write the session and trial metrics of one trial; returns the trial scalar metrics and its graphs
-    (for `write_figures`). `diverged_sessions` counts the sessions frozen when they went non-finite; a
-    session that diverged before its first row has an empty df and NaN metrics."""
+    (for `write_figures`; `columns`: the algorithm's df columns, graphed with the loss). `diverged_sessions`
+    counts the sessions frozen when they went non-finite; a session that diverged before its first row has
+    an empty df and NaN metrics."""
     dfs = {kind: read_session_dfs(paths, trial, num_sessions, kind) for kind in DF_KINDS}
     figures = {}
     eval_locals = []
@@ -34,12 +40,14 @@ def analyze_trial(
             scalar = metrics.to_json_safe(metrics.session_metrics(dfs[kind][s], random_baseline))
             local = metrics.session_local(dfs[kind][s], random_baseline)
             write_json(paths.session_metrics(trial, s, kind, scalar=True), scalar)
-            write_json(paths.session_metrics(trial, s, kind, scalar=False), metrics.to_json_safe({"scalar": scalar, "local": local}))
+            write_json(
+                paths.session_metrics(trial, s, kind, scalar=False),
+                metrics.to_json_safe({"scalar": scalar, "local": local}),
+            )
             if kind == "eval":
                 eval_locals.append(local)
         prefix = paths.session_prefix(trial, s)
-        extra = tuple(dfs["train"][s].columns)
-        for stem, fig in graphs.session_figures(prefix, dfs["train"][s], dfs["eval"][s], extra).items():
+        for stem, fig in graphs.session_figures(prefix, dfs["train"][s], dfs["eval"][s], columns).items():
             figures[paths.graph(stem)] = fig
 
     scalar = metrics.trial_metrics(dfs["eval"], random_baseline)
@@ -47,7 +55,9 @@ def analyze_trial(
     local = metrics.trial_local(eval_locals)
     for in_root in (False, True):  # the root holds a copy, as in SLM Lab
         write_json(paths.trial_metrics(trial, scalar=True, in_root=in_root), scalar)
-    write_json(paths.trial_metrics(trial, scalar=False), metrics.to_json_safe({"scalar": scalar, "local": local}))
+    write_json(
+        paths.trial_metrics(trial, scalar=False), metrics.to_json_safe({"scalar": scalar, "local": local})
+    )
     curves = metrics.to_json_safe(metrics.trial_curves(local))
     for stem, fig in graphs.trial_figures(paths.trial_prefix(trial), curves, num_sessions).items():
         figures[paths.graph(stem, in_root=True)] = fig
@@ -65,13 +75,17 @@ def analyze_experiment(
         with open(paths.trial_metrics(trial, scalar=False)) as f:
             trial_metrics = json.load(f)
         searched = {key: _cell(sample[key]) for key in sorted(sample)}
-        rows.append({"trial": trial, **searched, **trial_metrics["scalar"], "finished": trial not in unfinished})
+        rows.append(
+            {"trial": trial, **searched, **trial_metrics["scalar"], "finished": trial not in unfinished}
+        )
         curves[trial] = metrics.trial_curves(trial_metrics["local"])
     df = pd.DataFrame(rows).sort_values("strength", ascending=False, na_position="last", kind="stable")
     csv = df.to_csv(index=False)
     for in_root in (False, True):
         write_text(paths.experiment_df(in_root), csv)
-    return df, {paths.graph(stem): fig for stem, fig in graphs.multi_trial_figures(paths.name, curves).items()}
+    return df, {
+        paths.graph(stem): fig for stem, fig in graphs.multi_trial_figures(paths.name, curves).items()
+    }
 
 
 def _cell(value: object) -> object:

@@ -60,7 +60,9 @@ def zip_folder(folder: str) -> str:
                     path = os.path.join(root, name)
                     stored = name.endswith(STORED_SUFFIXES)
                     archive.write(
-                        path, os.path.relpath(path, parent), zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+                        path,
+                        os.path.relpath(path, parent),
+                        zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED,
                     )
 
     atomic_write(target, write)

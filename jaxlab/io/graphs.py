@@ -15,11 +15,13 @@ import io
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from typing import Self
 
 import numpy as np
 import pandas as pd
 import plotly.io as pio
 
+from jaxlab.io import log as run_log
 from jaxlab.io.files import atomic_write
 
 PLOTLY_JS = "plotly.min.js"
@@ -30,16 +32,30 @@ MARGIN = dict(l=70, r=30, t=60, b=90)
 # a curve (inside, a solved curve ended under it), and the figure needs no room beside its plot.
 LEGEND_BELOW_PX = 52  # from the plot area's bottom edge to the legend's top
 LEGEND = dict(
-    orientation="h", x=1.0, xanchor="right", yanchor="top",
+    orientation="h",
+    x=1.0,
+    xanchor="right",
+    yanchor="top",
     y=-LEGEND_BELOW_PX / (HEIGHT - MARGIN["t"] - MARGIN["b"]),  # in the plot area's fractions
 )
 TITLE_FONT = dict(size=17)
 START_ATTEMPTS = 2
+PNG_START_SECONDS = 60.0  # past this the run ends without PNGs rather than wait on a stuck browser
 MAX_SHEET_FIGURES = 60  # 60 x 450 px stays under Chromium's 32767-px canvas limit
 
 
-TEMPLATE_KEYS = ("autotypenumbers", "colorway", "font", "hovermode", "hoverlabel", "paper_bgcolor", "plot_bgcolor",
-                 "xaxis", "yaxis", "title")
+TEMPLATE_KEYS = (
+    "autotypenumbers",
+    "colorway",
+    "font",
+    "hovermode",
+    "hoverlabel",
+    "paper_bgcolor",
+    "plot_bgcolor",
+    "xaxis",
+    "yaxis",
+    "title",
+)
 Figure = dict  # a plotly figure as plain JSON: {"data": [trace, ...], "layout": {...}}
 
 
@@ -49,7 +65,11 @@ def _template() -> dict:
     plotly's validation and its per-figure deep copy of the template cost ~60 ms per figure, more than
     drawing them. Only the layout keys a line chart uses are kept: plotly.js resolves the rest (trace
     styles, 3D, geo, polar) for every subplot, a third of a PNG sheet's render time."""
-    layout = {k: v for k, v in pio.templates["plotly_white"].to_plotly_json()["layout"].items() if k in TEMPLATE_KEYS}
+    layout = {
+        k: v
+        for k, v in pio.templates["plotly_white"].to_plotly_json()["layout"].items()
+        if k in TEMPLATE_KEYS
+    }
     for axis in ("xaxis", "yaxis"):  # margins are fixed (MARGIN); automargin re-lays out every subplot
         layout[axis] = {**layout[axis], "automargin": False}
     return {"layout": layout}
@@ -62,9 +82,15 @@ def _line(x, y, **trace) -> dict:
 def styled(data: list[dict], title: str, y_label: str) -> Figure:
     """The house layout: title, axis titles, legend inside the plot area, fixed size and margins."""
     layout = dict(
-        template=_template(), width=WIDTH, height=HEIGHT, margin=MARGIN, showlegend=True, legend=LEGEND,
+        template=_template(),
+        width=WIDTH,
+        height=HEIGHT,
+        margin=MARGIN,
+        showlegend=True,
+        legend=LEGEND,
         title=dict(text=title, x=MARGIN["l"] / WIDTH, xanchor="left", font=TITLE_FONT),
-        xaxis=dict(title=dict(text="frames")), yaxis=dict(title=dict(text=y_label)),
+        xaxis=dict(title=dict(text="frames")),
+        yaxis=dict(title=dict(text=y_label)),
     )
     return {"data": data, "layout": layout}
 
@@ -75,18 +101,22 @@ def line_figure(df: pd.DataFrame, column: str, title: str, y_label: str) -> Figu
 
 
 def session_figures(
-    prefix: str, train_df: pd.DataFrame, eval_df: pd.DataFrame, extra_columns: tuple[str, ...]
+    prefix: str, train_df: pd.DataFrame, eval_df: pd.DataFrame, columns: tuple[str, ...]
 ) -> dict[str, Figure]:
-    """`graph/{prefix}_session_graph_*` figures, keyed by file stem."""
+    """`graph/{prefix}_session_graph_*` figures, keyed by file stem: the returns of both dfs, and the train
+    df's loss and the algorithm's `columns`."""
     figs = {}
     for kind, df in (("train", train_df), ("eval", eval_df)):
         figs[f"{prefix}_session_graph_{kind}_mean_returns_vs_frames"] = line_figure(
             df, "total_reward", f"{prefix} {kind}: mean returns", "mean return"
         )
         figs[f"{prefix}_session_graph_{kind}_mean_returns_ma_vs_frames"] = line_figure(
-            df, "total_reward_ma", f"{prefix} {kind}: mean returns, 100-checkpoint moving average", "mean return (ma)"
+            df,
+            "total_reward_ma",
+            f"{prefix} {kind}: mean returns, 100-checkpoint moving average",
+            "mean return (ma)",
         )
-    for column in ("loss", *(c for c in ("entropy", "explore_var") if c in extra_columns)):
+    for column in ("loss", *columns):
         figs[f"{prefix}_session_graph_train_{column}_vs_frame"] = line_figure(
             train_df, column, f"{prefix} train: {column}", column
         )
@@ -98,8 +128,14 @@ def band_traces(frames, mean, std, label: str, color: str = COLORS[0]) -> list[d
     frames, mean, std = (np.asarray(x, dtype=float) for x in (frames, mean, std))
     rgba = f"rgba({int(color[1:3], 16)}, {int(color[3:5], 16)}, {int(color[5:7], 16)}, 0.2)"
     band = _line(
-        np.concatenate([frames, frames[::-1]]), np.concatenate([mean + std, (mean - std)[::-1]]),
-        fill="toself", fillcolor=rgba, line=dict(width=0), hoverinfo="skip", legendgroup=label, showlegend=False,
+        np.concatenate([frames, frames[::-1]]),
+        np.concatenate([mean + std, (mean - std)[::-1]]),
+        fill="toself",
+        fillcolor=rgba,
+        line=dict(width=0),
+        hoverinfo="skip",
+        legendgroup=label,
+        showlegend=False,
     )
     return [band, _line(frames, mean, mode="lines", name=label, line=dict(color=color), legendgroup=label)]
 
@@ -110,27 +146,44 @@ def trial_figures(prefix: str, series: dict, num_sessions: int) -> dict[str, Fig
     return {
         f"{prefix}_trial_graph_mean_returns_vs_frames": styled(
             band_traces(series["frame"], series["mean_total_reward"], series["std_total_reward"], label),
-            f"{prefix}: mean returns (eval)", "mean return",
+            f"{prefix}: mean returns (eval)",
+            "mean return",
         ),
         f"{prefix}_trial_graph_mean_returns_ma_vs_frames": styled(
-            band_traces(series["frame"], series["mean_total_reward_ma"], series["std_total_reward_ma"], label),
-            f"{prefix}: mean returns, 100-checkpoint moving average (eval)", "mean return (ma)",
+            band_traces(
+                series["frame"], series["mean_total_reward_ma"], series["std_total_reward_ma"], label
+            ),
+            f"{prefix}: mean returns, 100-checkpoint moving average (eval)",
+            "mean return (ma)",
         ),
     }
 
 
 def multi_trial_figures(name: str, series: dict[int, dict]) -> dict[str, Figure]:
-    """A search's two multi-trial graphs: each trial's mean over sessions of total_reward and of its moving average."""
+    """A search's two multi-trial graphs: each trial's mean over sessions of total_reward and of its moving
+    average."""
     figures = {}
     for suffix, column, title, y_label in (
         ("", "mean_total_reward", "mean returns (eval)", "mean return"),
-        ("_ma", "mean_total_reward_ma", "mean returns, 100-checkpoint moving average (eval)", "mean return (ma)"),
+        (
+            "_ma",
+            "mean_total_reward_ma",
+            "mean returns, 100-checkpoint moving average (eval)",
+            "mean return (ma)",
+        ),
     ):
         traces = [
-            _line(trial_series["frame"], trial_series[column], name=f"trial {trial}", line=dict(color=COLORS[i % len(COLORS)]))
+            _line(
+                trial_series["frame"],
+                trial_series[column],
+                name=f"trial {trial}",
+                line=dict(color=COLORS[i % len(COLORS)]),
+            )
             for i, (trial, trial_series) in enumerate(sorted(series.items()))
         ]
-        figures[f"{name}_multi_trial_graph_mean_returns{suffix}_vs_frames"] = styled(traces, f"{name}: {title} by trial", y_label)
+        figures[f"{name}_multi_trial_graph_mean_returns{suffix}_vs_frames"] = styled(
+            traces, f"{name}: {title} by trial", y_label
+        )
     return figures
 
 
@@ -140,7 +193,7 @@ def browser_available() -> bool:
         from choreographer.browsers.chromium import Chromium
 
         return Chromium.find_browser(skip_local=False) is not None
-    except Exception:  # noqa: BLE001 — any failure to locate one means no PNGs
+    except Exception:
         return any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome"))
 
 
@@ -199,19 +252,41 @@ def sheet_figure(figures: list[Figure]) -> Figure:
         top = 1.0 - i / n  # block i spans [top - 1/n, top] of the sheet's height
         plot_top, plot_bottom = top - MARGIN["t"] / (n * HEIGHT), top - 1 / n + MARGIN["b"] / (n * HEIGHT)
         x_domain = [MARGIN["l"] / WIDTH, 1 - MARGIN["r"] / WIDTH]
-        data += [{**trace, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "legend": f"legend{suffix}"} for trace in fig["data"]]
+        data += [
+            {**trace, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "legend": f"legend{suffix}"}
+            for trace in fig["data"]
+        ]
         fig_layout = fig["layout"]
-        layout[f"xaxis{suffix}"] = dict(domain=x_domain, anchor=f"y{suffix}", title=fig_layout["xaxis"]["title"])
+        layout[f"xaxis{suffix}"] = dict(
+            domain=x_domain, anchor=f"y{suffix}", title=fig_layout["xaxis"]["title"]
+        )
         layout[f"yaxis{suffix}"] = dict(
             domain=[plot_bottom, plot_top], anchor=f"x{suffix}", title=fig_layout["yaxis"]["title"]
         )
-        layout[f"legend{suffix}"] = {**LEGEND, "x": x_domain[1], "y": plot_bottom - LEGEND_BELOW_PX / (n * HEIGHT)}
-        layout.setdefault("annotations", []).append(dict(
-            text=fig_layout["title"]["text"], font=TITLE_FONT, showarrow=False, xref="paper", yref="paper",
-            x=x_domain[0], y=top - MARGIN["t"] / 2 / (n * HEIGHT), xanchor="left", yanchor="middle",
-        ))
+        layout[f"legend{suffix}"] = {
+            **LEGEND,
+            "x": x_domain[1],
+            "y": plot_bottom - LEGEND_BELOW_PX / (n * HEIGHT),
+        }
+        layout.setdefault("annotations", []).append(
+            dict(
+                text=fig_layout["title"]["text"],
+                font=TITLE_FONT,
+                showarrow=False,
+                xref="paper",
+                yref="paper",
+                x=x_domain[0],
+                y=top - MARGIN["t"] / 2 / (n * HEIGHT),
+                xanchor="left",
+                yanchor="middle",
+            )
+        )
     layout.update(
-        template=_template(), width=WIDTH, height=n * HEIGHT, margin=dict(l=0, r=0, t=0, b=0), showlegend=True,
+        template=_template(),
+        width=WIDTH,
+        height=n * HEIGHT,
+        margin=dict(l=0, r=0, t=0, b=0),
+        showlegend=True,
         hovermode=False,  # a still image: no hover layers to build
     )
     return {"data": data, "layout": layout}
@@ -227,14 +302,56 @@ def write_pngs(figures: dict[str, Figure], graph_dir: str) -> None:
     for first in range(0, len(paths), MAX_SHEET_FIGURES):
         group = paths[first : first + MAX_SHEET_FIGURES]
         sheet_png = kaleido.calc_fig_sync(
-            sheet_figure([figures[p] for p in group]), opts={"format": "png", "width": WIDTH, "height": HEIGHT * len(group)}
+            sheet_figure([figures[p] for p in group]),
+            opts={"format": "png", "width": WIDTH, "height": HEIGHT * len(group)},
         )
         sheet = Image.open(io.BytesIO(sheet_png))
         sheet.load()
 
-        def cut(i: int) -> None:
-            block = sheet.crop((0, i * HEIGHT, WIDTH, (i + 1) * HEIGHT))
-            atomic_write(group[i] + ".png", lambda tmp: block.save(tmp, format="PNG", compress_level=1))
-
         with ThreadPoolExecutor(2) as pool:  # zlib releases the GIL
-            list(pool.map(cut, range(len(group))))
+            list(pool.map(lambda i, sheet=sheet, group=group: _cut(sheet, i, group[i]), range(len(group))))
+
+
+def _cut(sheet, i: int, path: str) -> None:
+    """Figure i of a sheet, as its own PNG."""
+    block = sheet.crop((0, i * HEIGHT, WIDTH, (i + 1) * HEIGHT))
+    atomic_write(path + ".png", lambda tmp: block.save(tmp, format="PNG", compress_level=1))
+
+
+class PngRenderer:
+    """kaleido's browser for the run's PNGs, started in the background (~2-5 s, overlapping compile and
+    training) and closed when the run ends."""
+
+    def __init__(self, root: str):
+        self.root, self._pool, self._ready = root, ThreadPoolExecutor(1), None
+        self._started = self._pool.submit(start_png_renderer)
+
+    def ready(self) -> bool:
+        """Wait for the browser; False (with one warning line, once) when PNGs cannot be made."""
+        if self._ready is None:
+            self._ready, problem = self._wait()
+            if problem:
+                run_log.get().warning(
+                    f"{problem}: graphs written as HTML only; install chromium and run "
+                    f"python -m jaxlab.retro {self.root} for the PNGs"
+                )
+        return self._ready
+
+    def _wait(self) -> tuple[bool, str]:
+        try:
+            if self._started.result(timeout=PNG_START_SECONDS):
+                return True, ""
+            return False, "no Chrome/Chromium found"
+        except TimeoutError:
+            return False, f"the browser for PNGs did not start within {PNG_START_SECONDS:.0f} s"
+        except Exception as error:
+            return False, f"the browser for PNGs failed to start ({' '.join(str(error).split())[:120]})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        started = self._ready if self._ready is not None else self._wait()[0]
+        if started:
+            stop_png_renderer()
+        self._pool.shutdown(wait=False)  # a browser stuck starting must not hold the run open

@@ -30,7 +30,7 @@ SESSION_KEYS = (
     "training_efficiency",
     "stability",
 )
-TRIAL_KEYS = SESSION_KEYS + ("consistency",)
+TRIAL_KEYS = (*SESSION_KEYS, "consistency")
 NAN = float("nan")
 MA_WINDOW = 100  # total_reward_ma: the mean of total_reward over the last 100 rows
 
@@ -79,7 +79,9 @@ def consistency(session_dfs: list[pd.DataFrame], random_baseline: float) -> floa
     if len(session_dfs) < 2:
         return NAN
     rows = min(len(df) for df in session_dfs)
-    matrix = np.stack([df["total_reward"].to_numpy(dtype=float)[:rows] for df in session_dfs]) - random_baseline
+    matrix = (
+        np.stack([df["total_reward"].to_numpy(dtype=float)[:rows] for df in session_dfs]) - random_baseline
+    )
     matrix = matrix[:, ~np.isnan(matrix).any(axis=0)]
     if matrix.shape[1] == 0 or matrix.mean(axis=0).sum() == 0:
         return NAN
@@ -182,6 +184,7 @@ def trial_curves(local: dict) -> dict[str, list[float]]:
 
 def to_json_safe(values: dict) -> dict:
     """NaN and inf become None, so the JSON files are standard JSON."""
+
     def clean(v):
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items()}

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 TS_FORMAT = "%Y_%m_%d_%H%M%S"
 FOLDER = re.compile(r"(?P<name>.+)_(?P<ts>\d{4}_\d{2}_\d{2}_\d{6})")
 TRIAL_SPEC = re.compile(r"(?P<name>.+)_t(?P<trial>\d+)_spec\.json")
+MODEL_FILE = re.compile(
+    r"(?P<name>.+)_t(?P<trial>\d+)_s(?P<session>\d+)_(?P<best>ckpt-best_)?(?P<net>[A-Za-z0-9_]+)_model\.pt"
+)
+MODEL_FILE_PATTERN = "{name}_t{T}_s{S}[_ckpt-best]_{net}_model.pt"
 SUBFOLDERS = ("graph", "info", "log", "model")
 MAX_CLAIM_TRIES = 3600  # a clash takes the next second's name; an hour of them means something else is wrong
 
@@ -46,6 +50,31 @@ def release(root: str) -> None:
 
 
 @dataclass(frozen=True)
+class ModelFile:
+    """What a `.pt` file's name says: its run folder, trial, session, network and whether it is ckpt-best."""
+
+    paths: RunPaths
+    trial: int
+    session: int
+    net: str
+    best: bool
+
+    @classmethod
+    def parse(cls, path: str) -> ModelFile | None:
+        """None when `path` is not named like a model file (MODEL_FILE_PATTERN) of a run's model/ folder."""
+        match = MODEL_FILE.fullmatch(os.path.basename(path))
+        if match is None:
+            return None
+        root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+        paths = RunPaths(root, match["name"])
+        return cls(paths, int(match["trial"]), int(match["session"]), match["net"], bool(match["best"]))
+
+    def sibling(self, net: str) -> str:
+        """The file of another network of the same session and checkpoint."""
+        return self.paths.model(self.trial, self.session, net, self.best)
+
+
+@dataclass(frozen=True)
 class RunPaths:
     """`data/{name}_{ts}/` and the names of its files."""
 
@@ -72,7 +101,9 @@ class RunPaths:
             for sub in SUBFOLDERS:
                 os.mkdir(os.path.join(root, sub))
             return cls(root, name)
-        raise FileExistsError(f"no free run folder name for {name} in {data_dir} after {MAX_CLAIM_TRIES} tries")
+        raise FileExistsError(
+            f"no free run folder name for {name} in {data_dir} after {MAX_CLAIM_TRIES} tries"
+        )
 
     @classmethod
     def existing(cls, folder: str, lock: bool = False) -> RunPaths:
@@ -123,7 +154,9 @@ class RunPaths:
 
     def session_metrics(self, trial: int, session: int, kind: str, scalar: bool) -> str:
         scalar_tag = "_scalar" if scalar else ""
-        return self._in("info", f"{self.session_prefix(trial, session)}_session_metrics{scalar_tag}_{kind}.json")
+        return self._in(
+            "info", f"{self.session_prefix(trial, session)}_session_metrics{scalar_tag}_{kind}.json"
+        )
 
     def trial_metrics(self, trial: int, scalar: bool, in_root: bool = False) -> str:
         file_name = f"{self.trial_prefix(trial)}_trial_metrics{'_scalar' if scalar else ''}.json"

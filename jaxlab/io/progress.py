@@ -20,8 +20,13 @@ class Progress:
         self.total_frames, self.enabled = total_frames, enabled
         self.live = enabled and sys.stderr.isatty()
         self.bar = tqdm(
-            total=total_frames, unit="frame", unit_scale=True, dynamic_ncols=True, disable=not self.live,
-            file=sys.stderr, desc=f"{num_sessions} session{'s' if num_sessions != 1 else ''}",
+            total=total_frames,
+            unit="frame",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=not self.live,
+            file=sys.stderr,
+            desc=f"{num_sessions} session{'s' if num_sessions != 1 else ''}",
         )
         self.started = self.logged_at = time.perf_counter()
         self.first_frames: int | None = None
@@ -41,7 +46,8 @@ class Progress:
             self.logged_at = now
             rate = (frames_done - self.first_frames) / max(now - self.started, 1e-9)
             run_log.get().info(
-                f"{frames_done:,} of {self.total_frames:,} frames ({100 * frames_done / self.total_frames:.0f}%),"
+                f"{frames_done:,} of {self.total_frames:,} frames"
+                f" ({100 * frames_done / self.total_frames:.0f}%),"
                 f" {rate:,.0f} frames/s, total_reward_ma {ma}"
             )
 

@@ -49,7 +49,8 @@ class SessionFrames:
             lines = f.readlines()[: num_rows + 1]
         self._csv_lines[session] = lines
         self.rows[session] = [
-            {name: _number(v) for name, v in zip(self.columns, line.rstrip("\n").split(","))} for line in lines[1:]
+            {name: _number(v) for name, v in zip(self.columns, line.rstrip("\n").split(","), strict=True)}
+            for line in lines[1:]
         ]
 
     def write(self, session: int, path: str) -> None:

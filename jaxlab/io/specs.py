@@ -15,7 +15,9 @@ def git_sha() -> str:
     """The commit of the jaxlab checkout, or "unknown" outside a git checkout."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 else "unknown"
@@ -33,12 +35,16 @@ def versions() -> dict[str, str]:
 
 def write_spec(paths: RunPaths, spec: dict) -> str:
     """The spec as run (overrides applied), with SLM Lab's runtime meta keys (experiment, prepaths, ...)."""
-    write_json(paths.spec(), {**spec, "meta": {**spec["meta"], "experiment_ts": paths.ts, **paths.slm_meta()}})
+    write_json(
+        paths.spec(), {**spec, "meta": {**spec["meta"], "experiment_ts": paths.ts, **paths.slm_meta()}}
+    )
     return paths.spec()
 
 
 def write_trial_spec(paths: RunPaths, trial: int, spec: dict, runtime_meta: dict) -> str:
     """The trial spec: `spec` with `runtime_meta` (see spec.RUNTIME_META_KEYS) and SLM Lab's runtime meta
     keys of the trial merged into meta."""
-    write_json(paths.trial_spec(trial), {**spec, "meta": {**spec["meta"], **runtime_meta, **paths.slm_meta(trial)}})
+    write_json(
+        paths.trial_spec(trial), {**spec, "meta": {**spec["meta"], **runtime_meta, **paths.slm_meta(trial)}}
+    )
     return paths.trial_spec(trial)

@@ -31,7 +31,11 @@ class SessionWriters:
         at a fraction of the cost (tensorboardX spends ~70 us per event)."""
         file_writer = self.writers[session].file_writer
         for row in rows:
-            values = [Summary.Value(tag=f"{kind}/{k}", simple_value=float(v)) for k, v in row.items() if k != "frame"]
+            values = [
+                Summary.Value(tag=f"{kind}/{k}", simple_value=float(v))
+                for k, v in row.items()
+                if k != "frame"
+            ]
             file_writer.add_summary(Summary(value=values), global_step=int(row["frame"]))
 
     def close(self) -> None:
@@ -44,4 +48,6 @@ def _allow_open_files(count: int) -> None:
     thousands of sessions, within the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < count:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (count if hard == resource.RLIM_INFINITY else min(count, hard), hard))
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (count if hard == resource.RLIM_INFINITY else min(count, hard), hard)
+        )

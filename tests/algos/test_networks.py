@@ -28,6 +28,8 @@ def test_orthogonal_init_shapes_gain_and_orthogonality():
 
 
 def test_vmapped_init_emits_no_lapack_call():
-    hlo = jax.jit(jax.vmap(lambda k: orthogonal(1.0)(k, (64, 64)))).lower(jax.random.split(jax.random.PRNGKey(0), 4))
+    hlo = jax.jit(jax.vmap(lambda k: orthogonal(1.0)(k, (64, 64)))).lower(
+        jax.random.split(jax.random.PRNGKey(0), 4)
+    )
     text = hlo.as_text()
     assert "lapack" not in text.lower() and "custom_call" not in text

@@ -20,12 +20,16 @@ def test_no_decay_is_constant():
 
 def test_linear_decay_holds_then_interpolates_then_holds():
     s = sched("linear_decay")
-    np.testing.assert_allclose([float(s(f)) for f in (0, 100, 600, 1100, 5000)], [1.0, 1.0, 0.55, 0.1, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(
+        [float(s(f)) for f in (0, 100, 600, 1100, 5000)], [1.0, 1.0, 0.55, 0.1, 0.1], rtol=1e-6
+    )
 
 
 def test_rate_decay_is_geometric_between_start_and_end():
     s = sched("rate_decay")
-    np.testing.assert_allclose([float(s(f)) for f in (0, 600, 1100, 9000)], [1.0, 0.1**0.5, 0.1, 0.1], rtol=1e-5)
+    np.testing.assert_allclose(
+        [float(s(f)) for f in (0, 600, 1100, 9000)], [1.0, 0.1**0.5, 0.1, 0.1], rtol=1e-5
+    )
 
 
 def test_schedules_work_on_traced_values_inside_jit_and_vmap():
@@ -35,7 +39,9 @@ def test_schedules_work_on_traced_values_inside_jit_and_vmap():
     for name in ("linear_decay", "rate_decay"):
         batch = jax.tree.map(lambda x: jnp.stack([x, x * 2]), sched(name))
         values = jax.jit(jax.vmap(lambda s: s(600)))(batch)
-        np.testing.assert_allclose(values, [float(sched(name)(600)), float(sched(name, 2.0, 0.2)(600))], rtol=1e-5)
+        np.testing.assert_allclose(
+            values, [float(sched(name)(600)), float(sched(name, 2.0, 0.2)(600))], rtol=1e-5
+        )
 
 
 def test_linear_to_zero_ends_at_zero_under_jit():
@@ -47,26 +53,8 @@ def test_linear_to_zero_ends_at_zero_under_jit():
 
 
 def test_linear_decay_stays_between_its_values_under_jit():
-    sched = Schedule.from_spec({"name": "linear_decay", "start_val": 1.0, "end_val": 0.1, "start_step": 0, "end_step": 19})
+    sched = Schedule.from_spec(
+        {"name": "linear_decay", "start_val": 1.0, "end_val": 0.1, "start_step": 0, "end_step": 19}
+    )
     values = jax.jit(jax.vmap(sched))(jnp.arange(30))
     assert values.min() == np.float32(0.1) and values.max() == 1.0  # not one rounding step past 0.1
-
-
-def test_dev_mode_runs_at_most_20k_frames(tiny):
-    from jaxlab import experiment, spec
-
-    validated = spec.validate(tiny(env={"max_frame": 500_000}, meta={"log_frequency": 1536}))
-    capped, built = experiment.cap_dev_frames(experiment.dev_spec(validated), experiment.build_engine(experiment.dev_spec(validated)))
-    assert 0 < built.plan.total_frames <= experiment.DEV_MAX_FRAME and capped["env"]["max_frame"] == built.plan.total_frames
-    assert capped["meta"]["max_session"] == 1
-
-
-def test_progress_writes_no_carriage_returns_where_stderr_is_not_a_terminal(capsys):
-    import numpy as np
-
-    from jaxlab.io.progress import Progress
-
-    progress = Progress(1000, 2)
-    progress.update(500, np.array([1.0, 2.0]))
-    progress.close()
-    assert "\r" not in capsys.readouterr().err

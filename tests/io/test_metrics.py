@@ -11,12 +11,14 @@ from jaxlab.io import metrics
 def frame_df(rewards, frames=None, opt_steps=None):
     n = len(rewards)
     frames = frames or [100 * (i + 1) for i in range(n)]
-    return pd.DataFrame({
-        "frame": frames,
-        "total_reward": rewards,
-        "total_reward_ma": pd.Series(rewards, dtype=float).rolling(100, min_periods=1).mean(),
-        "opt_step": opt_steps or [10 * (i + 1) for i in range(n)],
-    })
+    return pd.DataFrame(
+        {
+            "frame": frames,
+            "total_reward": rewards,
+            "total_reward_ma": pd.Series(rewards, dtype=float).rolling(100, min_periods=1).mean(),
+            "opt_step": opt_steps or [10 * (i + 1) for i in range(n)],
+        }
+    )
 
 
 def test_session_metrics_by_hand():
@@ -56,4 +58,7 @@ def test_trial_metrics_average_sessions_and_keep_key_order():
 
 
 def test_json_safe_replaces_nan():
-    assert metrics.to_json_safe({"a": float("nan"), "b": [1.0, float("inf")]}) == {"a": None, "b": [1.0, None]}
+    assert metrics.to_json_safe({"a": float("nan"), "b": [1.0, float("inf")]}) == {
+        "a": None,
+        "b": [1.0, None],
+    }

@@ -17,7 +17,7 @@ import yaml
 from jaxlab import run
 from jaxlab.engine import Engine
 from jaxlab.io import files
-from tests.conftest import tiny_spec
+from tests.specs import tiny_spec
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +103,7 @@ def test_missing_folder_and_special_files(tmp_path, capsys):
 def test_alias_bomb_gives_a_short_message(tmp_path, capsys):
     """9**8 leaves behind eight aliases: the error names the key without printing them all."""
     levels = ["&a [1, 1, 1, 1, 1, 1, 1, 1, 1]"] + [
-        f"&{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefg", "bcdefgh")
+        f"&{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefg", "bcdefgh", strict=True)
     ]
     bomb = f"agent:\n  algorithm: {{name: PPO}}\n  net:\n    hid_layers: [{', '.join(levels)}]\n"
     path = write(tmp_path, bomb + "env: {name: CartPole-v1, max_frame: 1000}\n")
@@ -208,9 +208,13 @@ def test_overrides_are_refused_in_enjoy_mode(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "drop, key",
-    [(("env", "name"), "env.name"), (("env", "max_frame"), "env.max_frame"),
-     (("agent", "algorithm", "name"), "agent.algorithm.name"), (("agent",), "agent.algorithm.name"),
-     (("env",), "env.name")],
+    [
+        (("env", "name"), "env.name"),
+        (("env", "max_frame"), "env.max_frame"),
+        (("agent", "algorithm", "name"), "agent.algorithm.name"),
+        (("agent",), "agent.algorithm.name"),
+        (("env",), "env.name"),
+    ],
 )
 def test_required_keys_have_no_default(tmp_path, capsys, drop, key):
     raw = tiny_spec()
@@ -222,14 +226,21 @@ def test_required_keys_have_no_default(tmp_path, capsys, drop, key):
 
 
 def test_a_gymnasium_id_gets_no_far_fetched_suggestion(tmp_path, capsys):
-    err = refused(capsys, [tiny_yaml(tmp_path), "-s", "env.name=LunarLander-v2"], "env.name = 'LunarLander-v2'")
+    err = refused(
+        capsys, [tiny_yaml(tmp_path), "-s", "env.name=LunarLander-v2"], "env.name = 'LunarLander-v2'"
+    )
     assert "did you mean" not in err
 
 
 def test_ray_backend_without_ray_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
-    raw = {**tiny_spec(meta={"search_backend": "ray"}), "search": {"agent.algorithm.gamma__uniform": [0.9, 0.99]}}
-    err = refused(capsys, [write(tmp_path, yaml.safe_dump(raw)), "search"], "needs Ray Tune", tmp_path / "data")
+    raw = {
+        **tiny_spec(meta={"search_backend": "ray"}),
+        "search": {"agent.algorithm.gamma__uniform": [0.9, 0.99]},
+    }
+    err = refused(
+        capsys, [write(tmp_path, yaml.safe_dump(raw)), "search"], "needs Ray Tune", tmp_path / "data"
+    )
     assert 'pip install -e ".[ray]"' in err and 'pip install -e ".[ray]"' in open("README.md").read()
 
 
@@ -316,8 +327,8 @@ def test_full_disk_during_a_run_is_one_line(tmp_path, capsys, monkeypatch):
     assert run.main([tiny_yaml(tmp_path), "--data-dir", str(data_dir), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert (
-        err
-        == "jaxlab: error: No space left on device: simulated — free some disk space or pick another --data-dir (the files written so far are intact)\n"
+        err == "jaxlab: error: No space left on device: simulated — free some disk space or pick another"
+        " --data-dir (the files written so far are intact)\n"
     )
     (run_folder,) = os.listdir(data_dir)
     leftovers = [

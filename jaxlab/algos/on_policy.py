@@ -1,13 +1,18 @@
-"""On-policy plumbing shared by PPO, A2C and REINFORCE: the train state, the policy and value
-networks (separate `net` + `critic_net`, or one shared `net`), rollout collection, GAE targets and
-the optimiser. The algorithms differ in their returns and losses, which stay in their own files.
+"""On-policy plumbing shared by PPO, A2C and REINFORCE: the train state, the policy and value networks
+(separate `net` + `critic_net`, one shared `net`, or a policy alone), rollout collection, GAE targets, the
+one loss signature and the gradient step. The algorithms differ in their targets and losses, which stay in
+their own files.
 
-The functions read the fields of `OnPolicyStatic` from an algorithm's `Static`, and `lr`,
-`max_grad_norm` (plus `gamma`, `lam` for `gae_targets`) from its `HParams`.
+Every on-policy loss is `loss(static, params, batch, hp, coefs) -> (scalar, mean entropy)` over a flat
+`Batch` of samples [B, ...]; `Coefficients` are the schedules' values at the update's frame.
+
+The functions read the fields of `OnPolicyStatic` from an algorithm's `Static`, and `lr`, `max_grad_norm`
+(plus `gamma`, `lam` for `gae_targets`) from its `HParams`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import jax
@@ -15,8 +20,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxlab.algos import distributions
+from jaxlab.algos.base import Algorithm, StepMetrics
 from jaxlab.algos.networks import ActorCriticNet, PolicyNet, ValueNet, make_body
-from jaxlab.algos.optim import OptimSettings
+from jaxlab.algos.optim import OptimSettings, apply_gradients
 from jaxlab.algos.returns import gae
 from jaxlab.envs import VecEnv, VecEnvState
 
@@ -27,7 +33,7 @@ class OnPolicyStatic(Protocol):
     env: VecEnv
     policy_net: Any  # PolicyNet, or ActorCriticNet when shared
     critic_net: Any  # ValueNet, or None when shared or policy-only (REINFORCE)
-    time_horizon: int
+    time_horizon: int  # vector steps per update
     optim: OptimSettings
 
     @property
@@ -53,11 +59,34 @@ class Rollout:
     obs: jax.Array
     action: jax.Array
     log_prob: jax.Array
-    value: jax.Array
+    value: jax.Array  # zeros without a critic
     reward: jax.Array
     terminated: jax.Array
     truncated: jax.Array
     final_obs: jax.Array
+
+
+@struct.dataclass
+class Batch:
+    """Flat samples [B, ...] for a loss: B = T x E of a rollout, or a minibatch of them."""
+
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array  # of the action when it was taken
+    value: jax.Array  # V(s) when the action was taken
+    advantage: jax.Array
+    target: jax.Array  # the value target (unused without a critic)
+
+
+@struct.dataclass
+class Coefficients:
+    """The schedules' values at an update's frame."""
+
+    entropy_coef: jax.Array
+    clip_eps: jax.Array  # PPO's clip range; 0 for the others
+
+
+LossFn = Callable[[Any, dict, Batch, Any, Coefficients], tuple[jax.Array, jax.Array]]
 
 
 def make_nets(net_spec: dict, env: VecEnv, with_critic: bool = True) -> tuple[Any, Any]:
@@ -101,10 +130,13 @@ def shared(static: OnPolicyStatic) -> bool:
 
 
 def policy_and_value(static: OnPolicyStatic, params: dict, obs: jax.Array):
-    """(policy output, value [..]) for observations [.., *obs_shape]."""
+    """(policy output, value [..]) for observations [.., *obs_shape]; the value is 0 without a critic."""
     if shared(static):
         return static.policy_net.apply(params["net"], obs)
-    return static.policy_net.apply(params["net"], obs), static.critic_net.apply(params["critic_net"], obs)
+    policy_out = static.policy_net.apply(params["net"], obs)
+    if static.critic_net is None:
+        return policy_out, jnp.zeros(obs.shape[: obs.ndim - len(static.env.obs_shape)])
+    return policy_out, static.critic_net.apply(params["critic_net"], obs)
 
 
 def policy(static: OnPolicyStatic, params: dict, obs: jax.Array):
@@ -120,7 +152,9 @@ def value(static: OnPolicyStatic, params: dict, obs: jax.Array) -> jax.Array:
     return static.critic_net.apply(params["critic_net"], obs)
 
 
-def act(static: OnPolicyStatic, params: dict, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
+def act(
+    static: OnPolicyStatic, hp: Any, params: dict, obs: jax.Array, key: jax.Array, explore: bool
+) -> jax.Array:
     """Actions [E, ...] for observations [E, *obs_shape]: sampled when exploring, else the mode."""
     policy_out = policy(static, params, obs)
     if explore:
@@ -131,6 +165,14 @@ def act(static: OnPolicyStatic, params: dict, obs: jax.Array, key: jax.Array, ex
 def nets(params: dict) -> dict:
     """Named networks for export: `net` (policy, or shared actor-critic) and `critic_net` when separate."""
     return dict(params)
+
+
+def networks(static: OnPolicyStatic) -> dict:
+    """The Flax modules behind `nets`."""
+    return {
+        "net": static.policy_net,
+        **({"critic_net": static.critic_net} if static.critic_net is not None else {}),
+    }
 
 
 def collect(static: OnPolicyStatic, state: OnPolicyState) -> tuple[OnPolicyState, Rollout]:
@@ -180,3 +222,62 @@ def gae_targets(
         state.hp.gamma,
         state.hp.lam,
     )
+
+
+def flat_batch(rollout: Rollout, advantage: jax.Array, target: jax.Array) -> Batch:
+    """A rollout's samples [T, E, ...] with their advantages and targets [T, E], flattened to [T * E, ...]."""
+    batch = Batch(rollout.obs, rollout.action, rollout.log_prob, rollout.value, advantage, target)
+    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+
+
+def gradient_step(
+    static: OnPolicyStatic,
+    loss: LossFn,
+    params: dict,
+    opt_state: Any,
+    batch: Batch,
+    hp: Any,
+    coefs: Coefficients,
+) -> tuple[dict, Any, jax.Array, jax.Array]:
+    """One optimiser step on `loss` over `batch`: (params, opt_state, loss value, mean entropy)."""
+    (total, entropy), grads = jax.value_and_grad(loss, argnums=1, has_aux=True)(
+        static, params, batch, hp, coefs
+    )
+    params, opt_state = apply_gradients(static.optim.make(hp.lr, hp.max_grad_norm), grads, opt_state, params)
+    return params, opt_state, total, entropy
+
+
+def whole_batch_update(
+    static: OnPolicyStatic, loss: LossFn, state: OnPolicyState, batch: Batch, coefs: Coefficients
+) -> tuple[OnPolicyState, StepMetrics]:
+    """One gradient step on the whole batch (A2C, REINFORCE: SLM Lab's OnPolicyBatchReplay)."""
+    params, opt_state, total, entropy = gradient_step(
+        static, loss, state.params, state.opt_state, batch, state.hp, coefs
+    )
+    state = state.replace(params=params, opt_state=opt_state, opt_step=state.opt_step + 1)
+    return state, StepMetrics(total, static.optim.lr(state.hp.lr, state.opt_step), {"entropy": entropy})
+
+
+def algorithm(name: str, schema: dict, configure, update, check, columns: tuple[str, ...]) -> Algorithm:
+    """The record of an on-policy algorithm: its own schema, configure, update, check and columns, on this
+    module's init, act and networks."""
+    return Algorithm(
+        name=name,
+        schema=schema,
+        configure=configure,
+        init=init,
+        update=update,
+        act=act,
+        nets=nets,
+        networks=networks,
+        check=check,
+        columns=columns,
+    )
+
+
+def policy_terms(static: OnPolicyStatic, policy_out: Any, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """log pi(a|s) [B] of the batch's actions and the mean policy entropy, for a loss."""
+    discrete = static.env.discrete
+    return distributions.log_prob(policy_out, action, discrete), distributions.entropy(
+        policy_out, discrete
+    ).mean()

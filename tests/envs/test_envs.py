@@ -7,7 +7,13 @@ import numpy as np
 from jaxlab import envs
 from jaxlab.envs.wrappers import RECENT_EPISODES, EpisodeStats, RunningMeanStd
 
-ENV = {"name": "CartPole-v1", "num_envs": 3, "max_frame": 1000, "normalize_obs": False, "normalize_reward": False}
+ENV = {
+    "name": "CartPole-v1",
+    "num_envs": 3,
+    "max_frame": 1000,
+    "normalize_obs": False,
+    "normalize_reward": False,
+}
 
 
 def test_episode_ring_keeps_the_last_100_returns_in_order():
@@ -58,12 +64,31 @@ def test_running_mean_std_matches_numpy():
     np.testing.assert_allclose(stats.var, data.var(0), rtol=1e-3)
 
 
-def test_normalised_observations_and_clipped_continuous_actions():
-    env = envs.make({**ENV, "name": "Pendulum-v1", "normalize_obs": True, "normalize_reward": True})
-    obs, state = env.reset(jax.random.PRNGKey(0))
+def test_normalised_observations_use_the_running_statistics_of_the_raw_ones():
+    """A normalising env and a raw twin stepped with the same keys and actions see the same raw observations:
+    the normalised ones are (raw - mean) / sqrt(var + 1e-8) under the statistics of every raw observation so
+    far (the reset's included), and the returns stay raw."""
+    spec = {**ENV, "name": "Pendulum-v1"}
+    normalised, raw = envs.make({**spec, "normalize_obs": True, "normalize_reward": True}), envs.make(spec)
+    (_, state), (raw_obs, raw_state) = (
+        normalised.reset(jax.random.PRNGKey(0)),
+        raw.reset(jax.random.PRNGKey(0)),
+    )
+    seen = [raw_obs]
     for i in range(50):
-        state, step = env.step(jax.random.PRNGKey(i), state, jnp.full((3, 1), 100.0))
-    assert np.abs(np.asarray(step.obs)).max() <= 10.0
-    np.testing.assert_array_equal(env.clip_action(jnp.array([[5.0], [-5.0]])), [[2.0], [-2.0]])
-    # Raw returns are recorded un-normalised: Pendulum rewards are in [-16.3, 0].
-    assert float(state.stats.episode_return.min()) < -20.0
+        action = jnp.full((3, 1), 2.0 * np.sin(i))
+        state, step = normalised.step(jax.random.PRNGKey(i), state, action)
+        raw_state, raw_step = raw.step(jax.random.PRNGKey(i), raw_state, action)
+        seen.append(raw_step.final_obs)
+    seen = np.concatenate(seen)
+    np.testing.assert_allclose(state.obs_stats.mean, seen.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(state.obs_stats.var, seen.var(0), rtol=1e-3, atol=1e-4)
+    expected = (np.asarray(raw_step.obs) - state.obs_stats.mean) / np.sqrt(state.obs_stats.var + 1e-8)
+    np.testing.assert_allclose(step.obs, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(state.stats.episode_return, raw_state.stats.episode_return)
+    assert not np.allclose(step.reward, raw_step.reward)  # the learning reward is scaled
+
+
+def test_continuous_actions_are_clipped_to_the_bounds():
+    env = envs.make({**ENV, "name": "Pendulum-v1"})
+    np.testing.assert_array_equal(env.clip_action(jnp.array([[5.0], [-5.0], [0.5]])), [[2.0], [-2.0], [0.5]])

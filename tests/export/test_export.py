@@ -53,7 +53,7 @@ def init_pair(spec: dict, obs_shape: tuple, action_space: dict, role: str, seed:
     variables = jax.eval_shape(module.init, jax.random.PRNGKey(seed), obs[0])
     rng = np.random.default_rng(seed + 100)
     variables = jax.tree.map(lambda x: (0.5 * rng.normal(size=x.shape)).astype(np.float32), variables)
-    torch_net = build_network(spec, obs_shape, action_space, role)
+    torch_net = build_network(networks.describe(module), obs_shape)
     torch_net.load_state_dict(
         {k: torch.from_numpy(v) for k, v in flax_to_state_dict(variables).items()}, strict=True
     )
@@ -91,7 +91,7 @@ def test_torch_module_matches_flax(case):
     with torch.no_grad():
         got = flat(torch_net(torch.from_numpy(obs)))
     assert [a.shape for a in got] == [a.shape for a in expected]
-    for g, e in zip(got, expected):
+    for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, atol=1e-5, rtol=0)
 
 
@@ -106,13 +106,13 @@ def test_obs_norm_matches_numpy_normalisation_fed_to_flax(obs_shape):
     )  # small variances push some obs past the clip
     state = {k: torch.from_numpy(v) for k, v in flax_to_state_dict(variables).items()}
     state |= {"obs_norm.mean": torch.from_numpy(mean), "obs_norm.var": torch.from_numpy(var)}
-    torch_net = build_network(spec, obs_shape, DISCRETE, "net", normalize_obs=True)
+    torch_net = build_network(networks.describe(module), obs_shape, normalize_obs=True)
     torch_net.load_state_dict(state, strict=True)
     normalised = np.clip((obs - mean) / np.sqrt(var + 1e-8), -10, 10)
     assert np.abs(normalised).max() == 10  # the clip is exercised
     with torch.no_grad():
         got = flat(torch_net(torch.from_numpy(obs)))
-    for g, e in zip(got, flat(module.apply(variables, normalised))):
+    for g, e in zip(got, flat(module.apply(variables, normalised)), strict=True):
         np.testing.assert_allclose(g, e, atol=1e-5, rtol=0)
 
 
@@ -195,8 +195,11 @@ def test_integer_and_double_observations_are_cast_to_float32(dtype):
 
 @pytest.mark.parametrize("net_type", ["MLPNet", "DuelingMLPNet"])
 def test_q_network_output_is_q_values_and_value_is_their_max(net_type):
-    torch_net = build_network(net_spec(type=net_type), (4,), DISCRETE, "net", algorithm="DQN")
-    policy = Policy(torch_net, DISCRETE, algorithm="DQN")
+    q_net = networks.DuelingQNet if net_type.startswith("Dueling") else networks.QNet
+    torch_net = build_network(
+        networks.describe(q_net(networks.make_body(net_spec(type=net_type), (4,)), 3)), (4,)
+    )
+    policy = Policy(torch_net, DISCRETE)
     obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     with torch.no_grad():
         q_values = torch_net(torch.from_numpy(obs)).numpy()
@@ -208,9 +211,11 @@ def test_q_network_output_is_q_values_and_value_is_their_max(net_type):
 
 
 def test_sac_policy_squashes_its_mean_and_has_no_value():
-    spec = net_spec(hid_layers_activation="relu")
-    torch_net = build_network(spec, (3,), CONTINUOUS, "net", algorithm="SAC")
-    policy = Policy(torch_net, CONTINUOUS, algorithm="SAC")
+    actor = networks.SquashedGaussianPolicyNet(
+        networks.make_body(net_spec(hid_layers_activation="relu"), (3,)), 2
+    )
+    torch_net = build_network(networks.describe(actor), (3,))
+    policy = Policy(torch_net, CONTINUOUS)
     obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
     mean, log_std = policy.output(obs)
     with torch.no_grad():
@@ -220,7 +225,7 @@ def test_sac_policy_squashes_its_mean_and_has_no_value():
     low, high = np.array(CONTINUOUS["low"]), np.array(CONTINUOUS["high"])
     np.testing.assert_allclose(policy(obs), low + (np.tanh(mean) + 1) * (high - low) / 2, atol=1e-6)
     assert policy(obs[0]).dtype == np.float32 and policy(obs[0]).shape == (2,)
-    with pytest.raises(ExportError, match="SAC has no V\\(s\\)") as info:
+    with pytest.raises(ExportError, match="this policy has no V\\(s\\)") as info:
         policy.value(obs)
     assert "\n" not in str(info.value) and " — " in str(info.value)
 
@@ -238,9 +243,12 @@ def test_export_imports_and_runs_without_jax():
     code = (
         "import sys; sys.modules['jax'] = None\n"
         "import torch, jaxlab.export as ex\n"
-        "spec = {'type': 'ConvNet', 'shared': True, 'hid_layers': [8], 'hid_layers_activation': 'relu',"
-        " 'conv_hid_layers': [[4, 3, 1]]}\n"
-        "net = ex.build_network(spec, (10, 10, 4), {'type': 'discrete', 'n': 3}, 'net', normalize_obs=True)\n"
+        "body = {'module': 'Body', 'hid_layers': [8], 'activation': 'relu', 'init_fn': 'orthogonal_',"
+        " 'obs_rank': 3,"
+        " 'conv_layers': [[4, 3, 1]]}\n"
+        "described = {'module': 'ActorCriticNet', 'body': body, 'num_actions': 3, 'action_dim': None,"
+        " 'log_std_init': 0.0}\n"
+        "net = ex.build_network(described, (10, 10, 4), normalize_obs=True)\n"
         "actions = ex.Policy(net, {'type': 'discrete', 'n': 3})(torch.zeros(2, 10, 10, 4))\n"
         "assert actions.shape == (2,), actions.shape\n"
         "import numpy as np\n"
@@ -259,19 +267,23 @@ def write_run(tmp_path, spec: dict, obs_shape: tuple, action_space: dict, normal
     (run dir, {role: (flax module, variables)})."""
     run = tmp_path / "demo_2024_01_01_000000"
     (run / "model").mkdir(parents=True)
-    trial_spec = {
-        "name": "demo",
-        "agent": {"algorithm": {"name": "PPO"}, "net": spec},
-        "env": {"name": "CartPole-v1", "normalize_obs": normalize_obs},
-        "meta": {"observation_shape": list(obs_shape), "action_space": action_space},
-    }
-    (run / "demo_t0_spec.json").write_text(json.dumps(trial_spec))
     flax = {}
     for role in ["net"] if spec["shared"] else ["net", "critic_net"]:
         module, variables, _, _ = init_pair(spec, obs_shape, action_space, role, seed=3)
         state = {k: torch.from_numpy(v) for k, v in flax_to_state_dict(variables).items()}
         torch.save(state, run / "model" / f"demo_t0_s0_{role}_model.pt")
         flax[role] = module, variables
+    trial_spec = {
+        "name": "demo",
+        "agent": {"algorithm": {"name": "PPO"}, "net": spec},
+        "env": {"name": "CartPole-v1", "normalize_obs": normalize_obs},
+        "meta": {
+            "observation_shape": list(obs_shape),
+            "action_space": action_space,
+            "networks": {role: networks.describe(module) for role, (module, _) in flax.items()},
+        },
+    }
+    (run / "demo_t0_spec.json").write_text(json.dumps(trial_spec))
     return run, flax
 
 
@@ -306,7 +318,7 @@ def test_load_policy_shared_continuous_ckpt_best(tmp_path):
 def test_load_policy_applies_obs_norm_from_the_file(tmp_path):
     run, flax = write_run(tmp_path, net_spec(shared=True), (4,), DISCRETE, normalize_obs=True)
     path = run / "model" / "demo_t0_s0_net_model.pt"
-    with pytest.raises(ExportError, match="missing keys.*obs_norm"):
+    with pytest.raises(ExportError, match=r"missing keys.*obs_norm"):
         load_policy(str(path))
     mean, var = np.arange(4, dtype=np.float32), np.full(4, 4.0, np.float32)
     state = torch.load(path, weights_only=True) | {
@@ -356,7 +368,7 @@ def break_pt(run):
 def break_architecture(run):
     spec_path = run / "demo_t0_spec.json"
     spec = json.loads(spec_path.read_text())
-    spec["agent"]["net"]["hid_layers"] = [32, 8]
+    spec["meta"]["networks"]["net"]["body"]["hid_layers"] = [32, 8]
     spec_path.write_text(json.dumps(spec))
     return run / "model" / "demo_t0_s0_net_model.pt"
 

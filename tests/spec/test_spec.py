@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from jaxlab import run, spec
-from tests.conftest import tiny_spec
+from tests.specs import tiny_spec
 
 
 def write(tmp_path, content, name="spec.yaml", mode="w"):
@@ -27,7 +27,9 @@ def test_defaults_are_filled_and_values_kept(tmp_path):
 
 def test_overrides_are_parsed_as_yaml(tmp_path):
     path = write(tmp_path, yaml.safe_dump(tiny_spec()))
-    loaded = spec.load(path, ["agent.net.hid_layers=[32, 8]", "meta.max_session=3", "agent.net.optim_spec.lr=1e-4"])
+    loaded = spec.load(
+        path, ["agent.net.hid_layers=[32, 8]", "meta.max_session=3", "agent.net.optim_spec.lr=1e-4"]
+    )
     assert loaded["agent"]["net"]["hid_layers"] == [32, 8]
     assert loaded["meta"]["max_session"] == 3
     assert loaded["agent"]["net"]["optim_spec"]["lr"] == pytest.approx(1e-4)
@@ -64,7 +66,10 @@ BAD_SPECS = [
     ({"meta": {"random_seed": -1}}, "meta.random_seed = -1 is out of range"),
     ({"agent": {"net": {"type": "ConvNet"}}}, "ConvNet needs image observations"),
     (
-        {"env": {"name": "Breakout-MinAtar"}, "agent": {"net": {"type": "ConvNet", "conv_hid_layers": [[8, 11, 1]]}}},
+        {
+            "env": {"name": "Breakout-MinAtar"},
+            "agent": {"net": {"type": "ConvNet", "conv_hid_layers": [[8, 11, 1]]}},
+        },
         "has kernel 11 but its input is only 10 pixels wide",
     ),
     ({"agent": {"net": {"lr_scheduler_spec": {"name": "LinearToOne"}}}}, "did you mean LinearToZero?"),
