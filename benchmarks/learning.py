@@ -27,6 +27,7 @@ BENCHMARKS = {
     "configs/dqn_breakout_minatar.yaml": None,
     "configs/reinforce_cartpole.yaml": 483.31,
     "configs/a2c_cartpole.yaml": 496.68,
+    "configs/sarsa_cartpole.yaml": 430.95,
     "configs/sac_pendulum.yaml": -150.97,
 }
 

@@ -85,7 +85,7 @@ def jaxlab_compile(sessions: int) -> dict:
 def bare_row(frames: int, seeds: int) -> dict:
     import jax
 
-    from jaxlab.engine import enable_compilation_cache
+    from jaxlab.devices import enable_compilation_cache
 
     sys.path.insert(0, HERE)
     from bare_ppo import make_train

@@ -14,7 +14,9 @@ import jax
 from jaxlab import algos, envs
 from jaxlab.algos.base import Algorithm
 from jaxlab.algos.networks import describe
-from jaxlab.engine import MEMORY_SHARE, Engine, Plan, device_memory_bytes
+from jaxlab.devices import MEMORY_SHARE, device_memory_bytes
+from jaxlab.engine import Engine
+from jaxlab.plan import Plan
 from jaxlab.schema import INT_MAX, SpecError
 
 DEV_MAX_FRAME = 20_000
@@ -56,11 +58,19 @@ def build(spec: dict) -> Built:
     """Env, algorithm, plan and engine for a validated spec (nothing compiled yet)."""
     meta, env_spec = spec["meta"], spec["env"]
     algo = algos.get(spec["agent"]["algorithm"]["name"])
-    env = envs.make(env_spec, spec["agent"]["algorithm"]["gamma"])
+    gamma = spec["agent"]["algorithm"]["gamma"]
+    env = envs.make(env_spec, gamma)
     static, hp = algo.configure(spec, env)
     plan = Plan.plan(
-        static.frames_per_update, meta["log_frequency"], env_spec["max_frame"], meta["eval_frequency"]
+        static.frames_per_update,
+        meta["log_frequency"],
+        env_spec["max_frame"],
+        meta["eval_frequency"],
+        env.num_envs,
     )
+    if plan.rows_per_checkpoint > 1:  # rows inside an update read the returns as they stood then
+        env = envs.make(env_spec, gamma, history=envs.RECENT_EPISODES + static.frames_per_update)
+        static, hp = algo.configure(spec, env)
     eval_env = (
         envs.make(env_spec, num_envs=meta["rigorous_eval"], normalize=False)
         if meta["rigorous_eval"]

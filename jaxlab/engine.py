@@ -12,22 +12,20 @@ separate env copies; its RNG stream is apart from training's, so eval never chan
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxlab.algos.base import Algorithm, StepMetrics, TrainState
+from jaxlab.devices import session_sharding, tree_bytes
 from jaxlab.envs import VecEnv, first_episode_returns
+from jaxlab.plan import Plan
 
 MA_WINDOW = 100  # total_reward_ma: mean of total_reward over the last 100 rows
-MEMORY_SHARE = 0.9  # of the accelerator's memory that one program may plan to use
 # SessionState.status: a session trains and writes rows while RUNNING. The others keep their params as they
 # were (the vmapped program still computes them; their rows are masked out): a search trial stopped early by
 # successive halving, or a session whose loss or params went non-finite.
@@ -49,7 +47,8 @@ class SessionState:
 
     train: Any
     reward_history: jax.Array  # [100] last total_reward values, NaN until filled
-    rows_written: jax.Array  # int32, checkpoints so far
+    rows_written: jax.Array  # int32, rows so far
+    checkpoints: jax.Array  # int32, checkpoints so far
     best_reward_ma: jax.Array  # best total_reward_ma so far (-inf before any)
     best: PolicySnapshot  # the policy at best_reward_ma
     eval_history: jax.Array  # [100] last eval total_reward values
@@ -58,51 +57,9 @@ class SessionState:
     status: jax.Array  # int32: RUNNING, STOPPED or DIVERGED
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How frames split into updates, checkpoints and calls."""
-
-    frames_per_update: int
-    updates_per_checkpoint: int
-    num_checkpoints: int
-    eval_every: int  # checkpoints between eval rows (the last checkpoint is always evaluated)
-
-    @property
-    def frames_per_checkpoint(self) -> int:
-        return self.frames_per_update * self.updates_per_checkpoint
-
-    @property
-    def total_frames(self) -> int:
-        return self.frames_per_checkpoint * self.num_checkpoints
-
-    @classmethod
-    def plan(
-        cls, frames_per_update: int, log_frequency: int, max_frame: int, eval_frequency: int = 0
-    ) -> Plan:
-        """Round `log_frequency` to whole updates and `eval_frequency` to whole checkpoints; run
-        checkpoints until `max_frame` is reached."""
-        updates = max(1, round(log_frequency / frames_per_update))
-        per_checkpoint = updates * frames_per_update
-        eval_every = max(1, round(eval_frequency / per_checkpoint))
-        return cls(frames_per_update, updates, -(-max_frame // per_checkpoint), eval_every)
-
-    @property
-    def frames_per_eval(self) -> int:
-        return self.frames_per_checkpoint * self.eval_every
-
-
 def snapshot(train: TrainState) -> PolicySnapshot:
     """The policy of an algorithm's train state."""
     return PolicySnapshot(train.params, train.env_state.obs_stats)
-
-
-def session_sharding(num_sessions: int) -> NamedSharding:
-    """Sessions split evenly over as many devices as divide their number (1 device: no split). On
-    CPU, importing jaxlab asks XLA for one device per core, since XLA:CPU keeps small RL ops on one core."""
-    devices = jax.devices()
-    count = max(d for d in range(1, len(devices) + 1) if num_sessions % d == 0)
-    mesh = Mesh(np.asarray(devices[:count]), ("sessions",))
-    return NamedSharding(mesh, PartitionSpec("sessions"))
 
 
 def session_keys(seed: int, num_sessions: int) -> jax.Array:
@@ -126,25 +83,24 @@ def stop_sessions(state: SessionState, sessions: list[int]) -> SessionState:
     )  # as the compiled program expects
 
 
-def device_memory_bytes() -> int | None:
-    """What the accelerator lets XLA allocate; None on CPU, where host RAM is the limit."""
-    stats = jax.devices()[0].memory_stats()
-    return stats.get("bytes_limit") if stats else None
+def finite_after(before: Any, train: Any, loss: jax.Array) -> jax.Array:
+    """Whether a session's loss and params are finite after its updates. Before their first gradient step,
+    replay algorithms report a NaN loss: that is not divergence."""
+    loss_ok = jnp.isfinite(loss) | (train.opt_step == before.opt_step)
+    return jnp.stack([loss_ok] + [jnp.isfinite(p).all() for p in jax.tree.leaves(train.params)]).all()
 
 
-def tree_bytes(tree: Any) -> int:
-    """Bytes of a pytree of arrays or shapes."""
-    return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
-
-
-def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache, so a second run of the same program starts fast. Global JAX
-    configuration: called once at start-up, by the experiment drivers."""
-    cache_dir = os.environ.get(
-        "JAXLAB_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxlab", "xla")
+def keep_policy(train: Any, before: Any, written: jax.Array) -> Any:
+    """A session that writes no row keeps the policy it had (only params and obs stats: a select over
+    replay buffers would copy them every checkpoint)."""
+    frozen = snapshot(before)
+    keep = lambda new, old: jnp.where(written, new, old)  # noqa: E731
+    return train.replace(
+        params=jax.tree.map(keep, train.params, frozen.params),
+        env_state=train.env_state.replace(
+            obs_stats=jax.tree.map(keep, train.env_state.obs_stats, frozen.obs_stats)
+        ),
     )
-    jax.config.update("jax_compilation_cache_dir", cache_dir)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 class Engine:
@@ -172,6 +128,7 @@ class Engine:
             train=train,
             reward_history=jnp.full(MA_WINDOW, jnp.nan),
             rows_written=jnp.zeros((), jnp.int32),
+            checkpoints=jnp.zeros((), jnp.int32),
             best_reward_ma=jnp.asarray(-jnp.inf),
             best=snapshot(train),
             eval_history=jnp.full(MA_WINDOW, jnp.nan),
@@ -188,7 +145,8 @@ class Engine:
             return self.algo.act(self.static, train.hp, train.params, obs, key, False)
 
         key = jax.random.fold_in(session.eval_key, index)
-        return first_episode_returns(self.eval_env, key, greedy, train.env_state.obs_stats).mean()
+        obs_stats, obs_clip = train.env_state.obs_stats, self.static.env.obs_clip
+        return first_episode_returns(self.eval_env, key, greedy, obs_stats, obs_clip).mean()
 
     def _train_updates(self, train: Any) -> tuple[Any, StepMetrics]:
         """`updates_per_checkpoint` updates; the last one's metrics."""
@@ -205,45 +163,39 @@ class Engine:
             )
         return train, metrics
 
-    @staticmethod
-    def _finite(before: Any, train: Any, loss: jax.Array) -> jax.Array:
-        """Whether a session's loss and params are finite after its updates. Before their first gradient step,
-        replay algorithms report a NaN loss: that is not divergence."""
-        loss_ok = jnp.isfinite(loss) | (train.opt_step == before.opt_step)
-        return jnp.stack([loss_ok] + [jnp.isfinite(p).all() for p in jax.tree.leaves(train.params)]).all()
-
-    @staticmethod
-    def _keep_policy(train: Any, before: Any, written: jax.Array) -> Any:
-        """A session that writes no row keeps the policy it had (only params and obs stats: a select over
-        replay buffers would copy them every checkpoint)."""
-        frozen = snapshot(before)
-        keep = lambda new, old: jnp.where(written, new, old)  # noqa: E731
-        return train.replace(
-            params=jax.tree.map(keep, train.params, frozen.params),
-            env_state=train.env_state.replace(
-                obs_stats=jax.tree.map(keep, train.env_state.obs_stats, frozen.obs_stats)
-            ),
-        )
-
     def _record_returns(
-        self, session: SessionState, train: Any, written: jax.Array
+        self, session: SessionState, train: Any, written: jax.Array, frames: jax.Array, valid: jax.Array
     ) -> tuple[SessionState, dict]:
-        """The checkpoint's total_reward and its moving average; the best policy so far."""
-        total_reward = train.env_state.stats.mean_recent_return()
-        history = session.reward_history.at[session.rows_written % MA_WINDOW].set(total_reward)
-        reward_ma = jnp.nanmean(history)
-        improved = written & (reward_ma > session.best_reward_ma)  # False while NaN
+        """The rows' total_reward and its moving average [K]; the best policy so far."""
+        stats = train.env_state.stats
+        steps = frames // self.plan.num_envs
+        total_reward = jax.vmap(stats.mean_return_at)(steps)
+
+        def add(carry, row):
+            history, count, best = carry
+            reward, is_row = row
+            history = jnp.where(is_row, history.at[count % MA_WINDOW].set(reward), history)
+            reward_ma = jnp.nanmean(history)
+            improved = written & is_row & (reward_ma > best)  # False while NaN
+            return (history, count + is_row, jnp.where(improved, reward_ma, best)), (reward_ma, improved)
+
+        start = (session.reward_history, session.rows_written, session.best_reward_ma)
+        (history, count, best), (reward_ma, improved) = jax.lax.scan(add, start, (total_reward, valid))
         session = session.replace(
             train=train,
             reward_history=history,
-            rows_written=session.rows_written + 1,
-            best_reward_ma=jnp.where(improved, reward_ma, session.best_reward_ma),
-            best=jax.tree.map(lambda new, old: jnp.where(improved, new, old), snapshot(train), session.best),
+            rows_written=count,
+            checkpoints=session.checkpoints + 1,
+            best_reward_ma=best,
+            best=jax.tree.map(
+                lambda new, old: jnp.where(improved.any(), new, old), snapshot(train), session.best
+            ),
         )
         return session, {
             "total_reward": total_reward,
             "total_reward_ma": reward_ma,
             "best_improved": improved,
+            "epi": jax.vmap(stats.episodes_at)(steps),
         }
 
     def _maybe_evaluate(self, session: SessionState, index: jax.Array) -> tuple[SessionState, dict]:
@@ -270,30 +222,37 @@ class Engine:
         }
 
     def _checkpoint(self, session: SessionState, index: jax.Array) -> tuple[SessionState, dict]:
-        """`updates_per_checkpoint` updates, then one DataFrame row (a dict of scalars).
-        `index` is the trial-wide checkpoint number, the same for all sessions (not vmapped)."""
+        """`updates_per_checkpoint` updates, then its DataFrame rows (a dict of [rows_per_checkpoint] arrays,
+        `valid` where a row is). `index` is the trial-wide checkpoint number, the same for all sessions (not
+        vmapped)."""
         train, metrics = self._train_updates(session.train)
-        finite = self._finite(session.train, train, metrics.loss)
+        finite = finite_after(session.train, train, metrics.loss)
         running = session.status == RUNNING
         written = running & finite
-        train = self._keep_policy(train, session.train, written)
-        session, returns = self._record_returns(session, train, written)
+        train = keep_policy(train, session.train, written)
+        frames, valid = self.plan.row_frames(session.train.frame, train.frame)
+        session, returns = self._record_returns(session, train, written, frames, valid)
         session, evaluation = self._maybe_evaluate(session, index)
         session = session.replace(status=jnp.where(running & ~finite, DIVERGED, session.status))
+        last = jnp.arange(self.plan.rows_per_checkpoint) == valid.sum() - 1  # the eval goes with the last row
+        each = lambda value: jnp.broadcast_to(value, frames.shape)  # noqa: E731
         row = {
-            "frame": train.frame,
+            "frame": frames,
             "total_reward": returns["total_reward"],
             "total_reward_ma": returns["total_reward_ma"],
-            "loss": metrics.loss,
-            "t": train.frame // self.static.env.num_envs,
-            "epi": train.env_state.stats.episodes,
-            "opt_step": train.opt_step,
-            "lr": metrics.lr,
-            **{name: metrics.columns[name] for name in self.algo.columns},
+            "loss": each(metrics.loss),
+            "t": frames // self.static.env.num_envs,
+            "epi": returns["epi"],
+            "opt_step": each(train.opt_step),
+            "lr": each(metrics.lr),
+            **{name: each(metrics.columns[name]) for name in self.algo.columns},
             "best_improved": returns["best_improved"],
-            "written": written,
-            "status": session.status,
-            **evaluation,
+            "written": each(written),
+            "valid": valid,
+            "status": each(session.status),
+            **{name: each(value) for name, value in evaluation.items()},
+            "evaluated": evaluation["evaluated"] & last,
+            "checkpoint": each(index),
         }
         return session, row
 
@@ -383,5 +342,9 @@ class Engine:
 
 
 def rows_to_numpy(rows: dict, count: int) -> dict[str, np.ndarray]:
-    """Host copies of the first `count` checkpoint rows, each [count, S]."""
-    return {name: np.asarray(value)[:count] for name, value in rows.items()}
+    """Host copies of the rows of the first `count` checkpoints, each [R, S]: the checkpoints' rows in order
+    ([count, S, K] flattened), those that are rows (`valid`, the same for every session); `checkpoint` says
+    which checkpoint each came from."""
+    host = {name: np.asarray(value)[:count] for name, value in rows.items()}
+    keep = host["valid"][:, 0, :].reshape(-1)
+    return {name: value.transpose(0, 2, 1).reshape(-1, value.shape[1])[keep] for name, value in host.items()}

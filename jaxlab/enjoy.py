@@ -42,8 +42,7 @@ def best_session(paths: RunPaths, trial: int, num_sessions: int) -> int:
             scores.append(-np.inf)
     if not np.isfinite(scores).any():
         raise SpecError(
-            f"{paths.root} has no session metrics yet — let the run finish, or run python -m jaxlab.retro"
-            " on it"
+            f"{paths.root} has no session metrics yet — let the run finish, or run jaxlab retro on it"
         )
     return int(np.argmax(scores))
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from jaxlab import spec as spec_module
 from jaxlab.build import Built, build, check_sizes, dev_spec
-from jaxlab.engine import enable_compilation_cache
+from jaxlab.devices import enable_compilation_cache
 from jaxlab.interrupt import Interrupt, SaveRecord
 from jaxlab.io import analysis, checkpoints, specs, train_state
 from jaxlab.io import log as run_log
@@ -77,7 +77,11 @@ def _run_trial(paths: RunPaths, spec: dict, built: Built, options: TrialOptions)
 
 
 def resume(
-    folder: str, spec_file: str | None = None, overrides: list[str] = (), progress: bool = True
+    folder: str,
+    spec_file: str | None = None,
+    overrides: list[str] = (),
+    spec_name: str | None = None,
+    progress: bool = True,
 ) -> TrialResult:
     """`train@data/<run>`: go on with an interrupted train-mode run, in its folder, from the spec it started
     with (its `{name}_spec.json`, or `spec_file`), with `overrides`. That must be the spec the run started
@@ -91,7 +95,8 @@ def resume(
         raise SpecError(f"train@{folder}: {error} — wait for it to end") from None
     try:
         started = _stored_spec(paths)
-        spec = _resumable(paths, spec_module.load(spec_file or paths.spec(), overrides), started)
+        given = spec_module.load(spec_file or paths.spec(), overrides, spec_name)
+        spec = _resumable(paths, given, started)
         built = build(spec)
         check_sizes(built, spec["meta"]["max_session"])
         enable_compilation_cache()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxlab.engine import RUNNING, Plan
+from jaxlab.engine import RUNNING
+from jaxlab.plan import Plan
 from jaxlab.recorder import SessionLayout
 
 

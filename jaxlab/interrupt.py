@@ -68,7 +68,7 @@ class SaveRecord:
         missing = []
         if not self.outputs_written:
             missing.append(
-                f"the metrics and graphs (python -m jaxlab.retro {self.root} makes them)"
+                f"the metrics and graphs (jaxlab retro {self.root} makes them)"
                 if self.rows_frame
                 else "the metrics and graphs"
             )

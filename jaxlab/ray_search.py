@@ -23,6 +23,7 @@ from jaxlab.io.graphs import PngRenderer
 from jaxlab.io.paths import RunPaths
 from jaxlab.schema import SpecError
 from jaxlab.search import ProgramTrials, SearchPlan
+from jaxlab.spec.common import trial_resources
 
 RAY_INSTALL = 'pip install -e ".[ray]"'  # as the README says
 METRIC = "total_reward_ma"  # the best running trial's eval total_reward_ma at the rung
@@ -50,7 +51,7 @@ def run_programs(spec: dict, plan: SearchPlan, paths: RunPaths, renderer: PngRen
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    resources = {key: spec["meta"]["search_resources"][f"num_{key}s"] for key in ("cpu", "gpu")}
+    resources = trial_resources(spec["meta"])
     halving = plan.halving
     scheduler = FIFOScheduler()
     if halving:

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-from jaxlab.engine import DIVERGED, Plan, PolicySnapshot, session_sharding
+from jaxlab.devices import session_sharding
+from jaxlab.engine import DIVERGED, PolicySnapshot
 from jaxlab.interrupt import SaveRecord
 from jaxlab.io import analysis, checkpoints, specs
 from jaxlab.io import log as run_log
 from jaxlab.io.paths import RunPaths
 from jaxlab.io.session_df import SessionFrames
 from jaxlab.io.tensorboard import SessionWriters
+from jaxlab.plan import Plan
 
 BEST_WRITE_SECONDS = 30.0  # ckpt-best files are rewritten at most this often (and when the trial ends)
 # CSVs are rewritten after every call unless that costs more than 1/CSV_WRITE_SHARE of the time between
@@ -93,7 +95,7 @@ class Recorder:
     def add(self, host: dict, wall_t: np.ndarray, first: int) -> None:
         """One call's rows ([C, B] per column, sessions first .. first + B - 1) that ended at `wall_t` [C]:
         CSV rows and TensorBoard scalars of the sessions that wrote them."""
-        written = host["written"]  # [C, B]: stopped and diverged sessions write no rows
+        written = host["written"]  # [R, B]: stopped and diverged sessions write no rows
         new_train = self.train_frames.append(host, wall_t, first, written)
         new_eval = new_train
         if self.evaluated:
@@ -248,7 +250,12 @@ def log_plan(spec: dict, plan: Plan, layout: SessionLayout) -> None:
         f"{spec['env']['name']}, {sessions_in_words(layout.sessions_per_trial)} x {spec['env']['num_envs']}"
         f" envs, {plan.num_checkpoints} checkpoints to {plan.total_frames:,} frames"
     )
-    if plan.frames_per_checkpoint != meta["log_frequency"]:
+    if plan.rows_per_checkpoint > 1:
+        log.info(
+            f"rows every {meta['log_frequency']} frames inside updates of {plan.frames_per_update} frames"
+            " (at the vector steps past each multiple, as SLM Lab writes them)"
+        )
+    elif plan.frames_per_checkpoint != meta["log_frequency"]:
         log.info(
             f"log_frequency {meta['log_frequency']} rounded to {plan.frames_per_checkpoint} frames "
             f"({plan.updates_per_checkpoint} updates of {plan.frames_per_update} frames)"

@@ -1,5 +1,5 @@
-"""Retro-analysis: `python -m jaxlab.retro data/<run>` rebuilds a run's metrics and graphs from its CSVs, and
-its zip when the run has one.
+"""Retro-analysis: `jaxlab retro data/<run>` (or `python -m jaxlab.retro`) rebuilds a run's metrics and
+graphs from its CSVs, and its zip when the run has one.
 
 Useful after a run without a browser (to make the PNGs), or after editing a df by hand.
 """
@@ -57,7 +57,7 @@ def retro(folder: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jaxlab.retro", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="jaxlab retro", description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="a run folder, data/{name}_{ts}")
     args = parser.parse_args(argv)
     try:

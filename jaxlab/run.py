@@ -1,17 +1,21 @@
-"""Command line: `python -m jaxlab.run [SPEC] [MODE] [-s dotted.key=value ...]`.
+"""`jaxlab run SPEC_FILE [SPEC_NAME] [MODE] [-s K=V ...]`, as SLM Lab's `slm-lab run` (and `python -m
+jaxlab.run`, the same).
 
-Modes: `train` (default: all sessions, the full budget), `dev` (one session, a short run, every
-checkpoint logged), `search` (`meta.max_trial` trials drawn from the spec's search block; `--keep N`),
-`train@data/<run>` (resume a run stopped by Ctrl-C or SIGTERM from the spec in its folder; SPEC is optional)
-and `enjoy@data/<run>/<name>_t<T>_spec.json` (replay the best session's ckpt-best policy; `--episodes N`,
-`--render` for a GIF; SPEC is optional). Options may come before or after the positionals. Bad input, and
-output that cannot be written (a full disk), end with one line on stderr and exit code 2. Every input is
-checked before anything is compiled or written.
+SPEC_FILE maps spec names to specs (SLM Lab's format); SPEC_NAME picks one (a file with one spec needs none).
+Modes: `train` (default: all sessions, the full budget), `dev` (one session, a short run, every checkpoint
+logged), `search` (`meta.max_trial` trials drawn from the spec's search block; `--keep N`),
+`train@data/<run>` (resume a run stopped by Ctrl-C or SIGTERM from the spec in its folder; SPEC_FILE is
+optional) and `enjoy@data/<run>/<name>_t<T>_spec.json` (replay the best session's ckpt-best policy;
+`--episodes N`, `--render` for a GIF; SPEC_FILE is optional). `-s K=V` fills a `${K}` placeholder of the
+file, as SLM Lab does, or overrides the (dotted) key K. Options may come before or after the positionals. Bad
+input, and output that cannot be written (a full disk), end with one line on stderr and exit code 2. Every
+input is checked before anything is compiled or written.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import signal
 import sys
@@ -20,7 +24,10 @@ import tempfile
 from jaxlab.interrupt import EXIT_SIGNAL
 from jaxlab.spec import SpecError
 
-USAGE = "python -m jaxlab.run [SPEC] [train|dev|search|train@RUN_FOLDER|enjoy@TRIAL_SPEC] [-s key=value ...]"
+USAGE = (
+    "jaxlab run [SPEC_FILE [SPEC_NAME]] [train|dev|search|train@RUN_FOLDER|enjoy@TRIAL_SPEC]"
+    " [-s KEY=VALUE ...]"
+)
 PLAIN_MODES = ("train", "dev", "search")
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3  # the run finished, but every session's loss or params went non-finite
@@ -32,15 +39,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(
-        prog="python -m jaxlab.run", usage=USAGE, description="Train the sessions of a jaxlab spec."
-    )
+    parser = _Parser(prog="jaxlab run", usage=USAGE, description="Train the sessions of a spec.")
     parser.add_argument(
         "positionals",
         nargs="*",
-        metavar="SPEC MODE",
-        help="a YAML spec file (e.g. configs/ppo_cartpole.yaml), then the mode: train (default), dev, search,"
-        " train@<run folder> (resume; SPEC optional) or enjoy@<trial spec> (SPEC optional)",
+        metavar="SPEC_FILE SPEC_NAME MODE",
+        help="a spec file (e.g. configs/ppo_cartpole.yaml), the name of one of its specs (a file with one"
+        " needs none), then the mode: train (default), dev, search, train@<run folder> (resume; no spec file"
+        " needed) or enjoy@<trial spec> (no spec file needed)",
     )
     parser.add_argument(
         "-s",
@@ -49,7 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help='override a spec value, parsed as YAML: -s meta.max_session=8 -s "agent.net.hid_layers=[64,64]"',
+        help="fill the spec's ${KEY} placeholder (-s env=Hopper-v5), or override a dotted key, parsed as"
+        ' YAML: -s meta.max_session=8 -s "agent.net.hid_layers=[64,64]"',
     )
     parser.add_argument("--data-dir", default="data", help="where run folders go (default: data)")
     parser.add_argument("--no-progress", action="store_true", help="no live progress bar")
@@ -59,7 +66,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--keep", type=int, metavar="N", help="search: keep the model files of the N best trials only"
     )
     args = parser.parse_intermixed_args(argv)
-    args.spec, args.mode = _spec_and_mode(args.positionals)
+    args.spec, args.spec_name, args.mode = _positionals(args.positionals)
+    if args.spec_name is not None and args.spec is not None and os.path.isfile(args.spec):
+        _check_spec_name(args.spec, args.spec_name, args.overrides)
     if args.episodes < 1:
         raise SpecError(f"--episodes {args.episodes} must be at least 1")
     if args.keep is not None and (args.mode != "search" or args.keep < 0):
@@ -76,32 +85,42 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _check_spec_name(path: str, name: str, overrides: list[str]) -> None:
+    """A second positional that names no spec of the file: a misspelt mode or spec name, said in one line."""
+    from jaxlab.spec.files import FLAT, read_specs
+
+    specs = read_specs(path, overrides)[0].specs
+    if name in specs:
+        return
+    modes = "dev, train, search, enjoy@<trial spec> or train@<run>"
+    if list(specs) == [FLAT]:
+        raise SpecError(f"unknown mode {name!r} — use {modes} ({path} holds one spec: no SPEC_NAME needed)")
+    close = difflib.get_close_matches(name, [*specs, *PLAIN_MODES], n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"its specs: {', '.join(specs)}; the modes: {modes}"
+    raise SpecError(f"{path} has no spec {name!r} and it is not a mode — {hint}")
+
+
 def _is_mode(word: str) -> bool:
     return word in PLAIN_MODES or word.startswith(("train@", "enjoy@"))
 
 
-def _spec_and_mode(positionals: list[str]) -> tuple[str | None, str]:
-    """(SPEC or None, MODE) from the positionals; SPEC may be left out for train@ and enjoy@."""
+def _positionals(positionals: list[str]) -> tuple[str | None, str | None, str]:
+    """(SPEC_FILE or None, SPEC_NAME or None, MODE) from the positionals; SPEC_FILE may be left out for
+    train@ and enjoy@."""
     if not positionals:
-        raise SpecError(
-            f"give a spec file, e.g. python -m jaxlab.run configs/ppo_cartpole.yaml — usage: {USAGE}"
-        )
-    if len(positionals) > 2:
-        raise SpecError(f"too many arguments: {' '.join(positionals[2:])} — usage: {USAGE}")
-    spec, mode = [*positionals, "train"][:2] if not _is_mode(positionals[0]) else (None, positionals[0])
-    if len(positionals) == 2 and spec is None:
-        raise SpecError(
-            f"{positionals[1]!r} after the mode {positionals[0]}: the spec file comes first — usage: {USAGE}"
-        )
-    if not _is_mode(mode):
-        raise SpecError(
-            f"unknown mode {mode!r} — use one of: train, dev, search, train@<run folder>, enjoy@<trial spec>"
-        )
-    if spec is None and mode in PLAIN_MODES:
-        raise SpecError(
-            f"{mode} needs a spec file, e.g. python -m jaxlab.run configs/ppo_cartpole.yaml {mode}"
-        )
-    return spec, mode
+        raise SpecError(f"give a spec file, e.g. jaxlab run configs/ppo_cartpole.yaml — usage: {USAGE}")
+    *named, last = positionals
+    mode = last if _is_mode(last) else "train"
+    named = named if _is_mode(last) else positionals
+    if mode.startswith(("train@", "enjoy@")) and not named:
+        return None, None, mode
+    if not named:
+        raise SpecError(f"{mode} needs a spec file, e.g. jaxlab run configs/ppo_cartpole.yaml {mode}")
+    if len(named) > 2:
+        raise SpecError(f"too many arguments: {' '.join(named[2:])} — usage: {USAGE}")
+    if _is_mode(named[0]) or (len(named) == 2 and _is_mode(named[1])):
+        raise SpecError(f"the mode comes last — usage: {USAGE}")
+    return named[0], (named[1] if len(named) == 2 else None), mode
 
 
 def check_data_dir(data_dir: str) -> None:
@@ -148,16 +167,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode.startswith("enjoy@"):
             trial_spec = args.mode.removeprefix("enjoy@")
             check_trial_spec(trial_spec)
-            spec = spec_module.load(args.spec or trial_spec)
+            spec = spec_module.load(args.spec or trial_spec, name=args.spec_name)
             return enjoy(spec, trial_spec, args.episodes, args.render)
         from jaxlab import experiment
 
         if args.mode.startswith("train@"):
             experiment.resume(
-                args.mode.removeprefix("train@"), args.spec, args.overrides, progress=not args.no_progress
+                args.mode.removeprefix("train@"),
+                args.spec,
+                args.overrides,
+                args.spec_name,
+                progress=not args.no_progress,
             )
             return 0
-        spec = spec_module.load(args.spec, args.overrides)
+        spec = spec_module.load(args.spec, args.overrides, args.spec_name)
         check_data_dir(args.data_dir)
         if args.mode == "search":
             experiment.search(spec, args.data_dir, progress=not args.no_progress, keep=args.keep)

@@ -30,11 +30,12 @@ class Field:
     """One leaf of the schema: its default (or REQUIRED), accepted type and allowed range."""
 
     default: Any
-    kind: str  # "int", "float", "bool", "str", "int_list", "conv_layers"
+    kind: str  # "int", "float", "bool", "str", "int_list", "int_lists", "section", "mapping", "any"
     rule: str = ""  # the range in words, for error messages ("> 0")
     check: Callable[[Any], bool] = field(default=lambda _: True)
     choices: tuple = ()
     nullable: bool = False
+    sub: dict | None = None  # a "section"'s schema
 
 
 def integer(default: Any, low: int = 0, nullable: bool = False) -> Field:
@@ -58,15 +59,38 @@ def flag(default: bool) -> Field:
     return Field(default, "bool")
 
 
+def section(schema: dict) -> Field:
+    """An optional section: absent or null stays None; given, it is checked against `schema`."""
+    return Field(None, "section", nullable=True, sub=schema)
+
+
+def mapping() -> Field:
+    """A free-form mapping (null when absent), checked by the code that reads it."""
+    return Field(None, "mapping", nullable=True)
+
+
+def anything(default: Any = None) -> Field:
+    """A key accepted as it is and recorded in the trial spec (SLM Lab's `gpu`: it changes nothing here)."""
+    return Field(default, "any", nullable=True)
+
+
+SCHEDULE_NAMES = ("no_decay", "linear_decay", "rate_decay")
+
+
 def schedule(start_val: float) -> dict:
     """SLM Lab's variable schedule (`*_spec`), in frames."""
     return {
-        "name": choice("no_decay", "no_decay", "linear_decay", "rate_decay"),
+        "name": choice("no_decay", *SCHEDULE_NAMES),
         "start_val": real(start_val, 0.0),
-        "end_val": real(start_val, 0.0),
+        "end_val": real(start_val, 0.0, nullable=True),
         "start_step": integer(0),
         "end_step": integer(0),
     }
+
+
+def optional_schedule(start_val: float) -> Field:
+    """A schedule SLM Lab leaves out when its key is absent or null (an entropy bonus: none)."""
+    return section(schedule(start_val))
 
 
 def is_schedule(section: Any) -> bool:
@@ -148,7 +172,22 @@ def coerce(path: str, value: Any, spec_field: Field) -> Any:
                 f"{path} = {show(value)} is not one of {', '.join(map(str, spec_field.choices))}{hint}"
             )
         return value
-    if kind == "int_list":
+    if kind in ("int_list", "float_list", "conv_layers"):
+        return _coerce_list(path, value, spec_field)
+    if kind == "section":
+        return validate_section(value, spec_field.sub, path)
+    if kind == "mapping":
+        if not isinstance(value, dict):
+            raise SpecError(f"{path} must be a mapping of keys, got {show(value)}")
+        return value
+    if kind == "any":
+        return value
+    raise AssertionError(f"unknown field kind {kind}")
+
+
+def _coerce_list(path: str, value: Any, spec_field: Field) -> list:
+    """A list field's value, checked: ints, floats, or conv layers."""
+    if spec_field.kind == "int_list":
         if not isinstance(value, list) or not all(
             isinstance(x, int) and not isinstance(x, bool) for x in value
         ):
@@ -158,21 +197,29 @@ def coerce(path: str, value: Any, spec_field: Field) -> Any:
                 f"{path} = {show(value)} is out of range — it must be {spec_field.rule} up to {INT_MAX:,}"
             )
         return list(value)
-    if kind == "conv_layers":
-        ok = (
-            isinstance(value, list)
-            and value
-            and all(
-                isinstance(layer, list)
-                and len(layer) == 3
-                and all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= INT_MAX for x in layer)
-                for layer in value
-            )
+    if spec_field.kind == "float_list":
+        numbers = isinstance(value, list) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value
         )
-        if not ok:
+        if not numbers or not spec_field.check(value):
             raise SpecError(f"{path} must be {spec_field.rule}, got {show(value)}")
-        return [list(layer) for layer in value]
-    raise AssertionError(f"unknown field kind {kind}")
+        return [float(x) for x in value]
+    # conv_layers
+    ok = (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(layer, list)
+            and 3 <= len(layer) <= 5
+            and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= INT_MAX for x in layer)
+            and min(layer[:3]) > 0
+            and (len(layer) < 5 or layer[4] > 0)
+            for layer in value
+        )
+    )
+    if not ok:
+        raise SpecError(f"{path} must be {spec_field.rule}, got {show(value)}")
+    return [list(layer) for layer in value]
 
 
 def _number(path: str, value: Any, spec_field: Field) -> int | float:

@@ -60,6 +60,8 @@ def sample_trials(spec: dict) -> list[tuple[dict, dict]]:
             *sections, leaf = key.split(".")
             node = raw
             for section in sections:
+                if node.get(section) is None:  # an optional section left out: the draw gives it
+                    node[section] = {}
                 node = node[section]
             node[leaf] = value
         try:

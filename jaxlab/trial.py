@@ -276,8 +276,9 @@ class TrialGroup:
         host = rows_to_numpy(pending.rows, pending.count)  # blocks until that call is done
         self.frames_run += pending.count * self.batch * self.built.plan.frames_per_checkpoint
         end = time.perf_counter() - start
-        # Rows inside one call finish evenly spaced between the call's start and end.
-        wall_t = last_end + (end - last_end) * np.arange(1, pending.count + 1) / pending.count
+        # Checkpoints inside one call finish evenly spaced between the call's start and end.
+        ends = last_end + (end - last_end) * np.arange(1, pending.count + 1) / pending.count
+        wall_t = ends[host["checkpoint"][:, 0] - (pending.done - pending.count)]
         self.recorder.add(host, wall_t, self.first)
         self._note_divergence(host)
         self.recorder.note_best(pending.best, np.flatnonzero(host["best_improved"].any(axis=0)), self.first)
@@ -320,7 +321,7 @@ class TrialGroup:
         """Everything needed to go on exactly from here: the sessions' state, with the rows written so far."""
         self.recorder.write_frames()
         self.recorder.save_best(self.first)
-        done = int(np.asarray(self.state.rows_written).max())
+        done = int(np.asarray(self.state.checkpoints).max())
         status = self.status.copy()
         status[self.first : self.first + self.batch] = np.asarray(self.state.status)
         train_state.save(

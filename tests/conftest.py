@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from jaxlab.engine import enable_compilation_cache
+from jaxlab.devices import enable_compilation_cache
 from tests.specs import tiny_spec
 
 # Tests share one persistent compilation cache so repeated programs compile once per machine (the run

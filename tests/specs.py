@@ -14,7 +14,7 @@ def tiny_spec(**sections) -> dict:
             "net": {"hid_layers": [16], "optim_spec": {"name": "Adam", "lr": 1e-3}},
         },
         "env": {"name": "CartPole-v1", "num_envs": 4, "max_frame": 2048},
-        "meta": {"max_session": 2, "log_frequency": 128},
+        "meta": {"max_session": 2, "log_frequency": 128, "rigorous_eval": 8},
     }
     for section, values in sections.items():
         raw[section] = {**raw[section], **values}
@@ -22,7 +22,7 @@ def tiny_spec(**sections) -> dict:
 
 
 def tiny_pg_spec(algorithm: dict, env: str = "CartPole-v1", **net) -> dict:
-    """REINFORCE or A2C (or PPO) on a tiny net."""
+    """Reinforce or ActorCritic (or PPO) on a tiny net."""
     return {
         "name": "tiny",
         "agent": {
@@ -30,7 +30,7 @@ def tiny_pg_spec(algorithm: dict, env: str = "CartPole-v1", **net) -> dict:
             "net": {"hid_layers": [16], "optim_spec": {"name": "Adam", "lr": 1e-3}, **net},
         },
         "env": {"name": env, "num_envs": 4, "max_frame": 1024},
-        "meta": {"max_session": 2, "log_frequency": 128},
+        "meta": {"max_session": 2, "log_frequency": 128, "rigorous_eval": 8},
     }
 
 
@@ -62,12 +62,40 @@ def tiny_dqn(**algorithm) -> dict:
     }
 
 
+def tiny_sarsa(**algorithm) -> dict:
+    """A raw SARSA CartPole spec."""
+    return {
+        "name": "tiny_sarsa",
+        "agent": {
+            "algorithm": {
+                "name": "SARSA",
+                "explore_var_spec": {
+                    "name": "linear_decay",
+                    "start_val": 1.0,
+                    "end_val": 0.1,
+                    "end_step": 512,
+                },
+                "training_frequency": 8,
+                **algorithm,
+            },
+            "net": {"hid_layers": [16], "optim_spec": {"name": "Adam", "lr": 1e-3}},
+        },
+        "env": {"name": "CartPole-v1", "num_envs": 4, "max_frame": 1024},
+        "meta": {"max_session": 2, "log_frequency": 128, "eval_frequency": 512, "rigorous_eval": 2},
+    }
+
+
 def tiny_sac(env: str = "Pendulum-v1", memory: str = "Replay", **algorithm) -> dict:
     """A raw SAC spec (continuous on Pendulum by default)."""
     return {
         "name": "tiny",
         "agent": {
-            "algorithm": {"name": "SAC", "training_start_step": 64, **algorithm},
+            "algorithm": {
+                "name": "SoftActorCritic",
+                "training_start_step": 64,
+                "training_iter": 1,
+                **algorithm,
+            },
             "memory": {"name": memory, "batch_size": 32, "max_size": 1000},
             "net": {
                 "hid_layers": [16],
@@ -76,18 +104,31 @@ def tiny_sac(env: str = "Pendulum-v1", memory: str = "Replay", **algorithm) -> d
             },
         },
         "env": {"name": env, "num_envs": 4, "max_frame": 512},
-        "meta": {"max_session": 2, "log_frequency": 64},
+        "meta": {"max_session": 2, "log_frequency": 64, "rigorous_eval": 8},
     }
 
 
 # One tiny spec per registered algorithm (discrete CartPole), for the tests that go over all of them.
 EVERY_ALGORITHM = {
     "PPO": tiny_spec(),
-    "A2C": tiny_pg_spec({"name": "A2C", "training_frequency": 8}),
-    "REINFORCE": tiny_pg_spec({"name": "REINFORCE", "training_frequency": 16}),
+    "ActorCritic": tiny_pg_spec({"name": "ActorCritic", "lam": 0.95, "training_frequency": 8}),
+    "Reinforce": tiny_pg_spec({"name": "Reinforce", "training_frequency": 16}),
+    "VanillaDQN": tiny_dqn(name="VanillaDQN"),
     "DQN": tiny_dqn(),
     "DoubleDQN": tiny_dqn(name="DoubleDQN"),
-    "SAC": tiny_sac(env="CartPole-v1"),
+    "SoftActorCritic": tiny_sac(env="CartPole-v1"),
+    "SARSA": tiny_sarsa(),
+    "Random": {
+        "name": "tiny_random",
+        "agent": {
+            "name": "Random",
+            "algorithm": {"name": "Random"},
+            "memory": {"name": "OnPolicyReplay"},
+            "net": {},
+        },
+        "env": {"name": "CartPole-v1", "num_envs": 4, "max_frame": 1024},
+        "meta": {"max_session": 2, "log_frequency": 128, "eval_frequency": 512, "rigorous_eval": 2},
+    },
 }
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from jaxlab import experiment, spec
 from jaxlab.build import DEV_MAX_FRAME, build, dev_spec, fit_to_device_memory
-from jaxlab.engine import MEMORY_SHARE
+from jaxlab.devices import MEMORY_SHARE
 from jaxlab.trial import Hooks
 from tests.specs import tiny_spec
 

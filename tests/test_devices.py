@@ -38,7 +38,7 @@ import sys
 from jaxlab.run import main
 code = main(sys.argv[2:])
 import jax
-from jaxlab.engine import session_sharding
+from jaxlab.devices import session_sharding
 print("DEVICES", jax.device_count(), "SHARDED_OVER", session_sharding(int(sys.argv[1])).mesh.devices.size)
 sys.exit(code)
 """

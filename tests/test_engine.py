@@ -7,15 +7,37 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxlab.engine import Plan
+from jaxlab.plan import Plan
 from tests.helpers import built_from, run_rows
 from tests.specs import tiny_spec
 
 
-def test_plan_rounds_log_frequency_to_whole_updates():
+def test_plan_rounds_log_frequency_to_whole_updates_or_writes_rows_inside_longer_ones():
     plan = Plan.plan(frames_per_update=512, log_frequency=1000, max_frame=10_000)
     assert plan.frames_per_checkpoint == 1024 and plan.num_checkpoints == 10 and plan.total_frames >= 10_000
-    assert Plan.plan(512, 100, 1000).updates_per_checkpoint == 1
+    inside = Plan.plan(512, 100, 1000, num_envs=4)
+    assert (inside.updates_per_checkpoint, inside.rows_per_checkpoint, inside.num_checkpoints) == (1, 6, 2)
+
+
+def test_rows_inside_long_updates_fall_where_slm_lab_writes_them():
+    """Updates of 256 frames (64 vector steps of 4 envs). log_frequency 100: a row at each vector step within
+    4 frames past a multiple of 100 (SLM Lab's frame % log_frequency < num_envs); log_frequency 4: a row every
+    vector step. A row's total_reward is the returns as they stood at its frame: the same in both runs, and at
+    an update's end the same as a run with one row per update reads there."""
+    raw = tiny_spec(env={"max_frame": 1024}, meta={"log_frequency": 100, "rigorous_eval": 0})
+    raw["agent"]["algorithm"]["time_horizon"] = 64
+    hundred = run_rows(raw)
+    every = run_rows({**raw, "meta": {**raw["meta"], "log_frequency": 4}})
+    per_update = run_rows({**raw, "meta": {**raw["meta"], "log_frequency": 256}})
+    np.testing.assert_array_equal(hundred["frame"][:, 0], np.arange(1, 11) * 100)
+    np.testing.assert_array_equal(every["frame"][:, 0], np.arange(1, 257) * 4)
+    np.testing.assert_array_equal(per_update["frame"][:, 0], np.arange(1, 5) * 256)
+    at = lambda rows, frames: rows["total_reward"][np.isin(rows["frame"][:, 0], frames)]  # noqa: E731
+    np.testing.assert_array_equal(at(hundred, np.arange(1, 11) * 100), at(every, np.arange(1, 11) * 100))
+    np.testing.assert_array_equal(at(per_update, np.arange(1, 5) * 256), at(every, np.arange(1, 5) * 256))
+    assert np.isfinite(hundred["total_reward"][-1]).all() and len(set(every["total_reward"][:, 0])) > 10
+    ma = pd.Series(hundred["total_reward"][:, 0]).rolling(100, min_periods=1).mean()
+    np.testing.assert_allclose(hundred["total_reward_ma"][:, 0], ma, rtol=1e-6)
 
 
 def test_rows_do_not_depend_on_how_checkpoints_are_split_into_calls():
@@ -80,8 +102,11 @@ def test_decaying_schedules_train_inside_the_compiled_update():
         "end_step": 256,
     }
     rows = run_rows(raw, [2])
-    # A row reports the value its checkpoint's last update used: at the frames seen after its rollout.
-    np.testing.assert_allclose(rows["clip_eps"][:, 0], [0.2 - 0.15 * 128 / 256, 0.05], rtol=1e-5)
+    # A row reports the value its checkpoint's last update used: as SLM Lab trains, at the frame one vector
+    # step (4 frames) before its rollout filled.
+    np.testing.assert_allclose(
+        rows["clip_eps"][:, 0], [0.2 - 0.15 * 124 / 256, 0.2 - 0.15 * 252 / 256], rtol=1e-5
+    )
 
 
 def test_continuous_shared_conv_variants_build_and_step():

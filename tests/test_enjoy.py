@@ -39,15 +39,15 @@ def test_enjoy_bad_input_exits_2(run_folder, tmp_path, capsys):
 
 
 def flax_params_from(state_dict: dict) -> dict:
-    """An MLP's Flax params from its exported state_dict, mapped back by hand (body.{i} -> body/body_{i}, a
-    Linear's weight -> the transposed kernel): an independent route from the .pt to the Flax network."""
+    """An MLP's Flax params from its exported state_dict, mapped back by hand (model.{i} -> body/model.{i},
+    a Linear's weight -> the transposed kernel): an independent route from the .pt to the Flax network."""
     params: dict = {"body": {}}
     for key, tensor in state_dict.items():
         layer, leaf = key.rsplit(".", 1)
         value = tensor.numpy().T if leaf == "weight" else tensor.numpy()
         leaf = "kernel" if leaf == "weight" else leaf
-        if layer.startswith("body."):
-            params["body"].setdefault(f"body_{layer.split('.')[1]}", {})[leaf] = value
+        if layer.startswith("model."):
+            params["body"].setdefault(layer, {})[leaf] = value
         else:
             params.setdefault(layer, {})[leaf] = value
     return {"params": params}

@@ -73,7 +73,7 @@ def test_python_tags_are_never_run(tmp_path, capsys):
         (b"", "is empty"),
         (b"  \n\n", "is empty"),
         (b"name: caf\xe9\n", "is not UTF-8 text"),
-        (b"- ppo\n- cartpole\n", "must hold a mapping (name, agent, env, meta), not a list"),
+        (b"- ppo\n- cartpole\n", "must hold a mapping of spec names to specs, not a list"),
         (b"just a sentence", "must hold a mapping"),
         (b"name: x\nenv: {name: CartPole-v1\n", "is not valid YAML at line 3"),
         (b"name: x\n\tenv: 1\n", "is not valid YAML at line 2"),

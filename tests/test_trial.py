@@ -73,7 +73,12 @@ def test_an_interrupted_folder_is_complete_but_for_its_zip(tmp_path):
 def test_a_diverging_session_is_frozen_and_the_others_train_on(tmp_path):
     validated = spec.validate(tiny_spec(meta={"max_session": 3, "log_frequency": 128, "eval_frequency": 256}))
     experiment.run(validated, data_dir=str(tmp_path / "normal"), progress=False)
-    huge_lr_for_session_1 = Hooks(session_hparams=lambda hps: hps.replace(lr=hps.lr.at[1].set(1e30)))
+
+    def huge_lr_for_session_1(hps):
+        lr = {name: lr.at[1].set(1e30) for name, lr in hps.nets.lr.items()}
+        return hps.replace(nets=hps.nets.replace(lr=lr))
+
+    huge_lr_for_session_1 = Hooks(session_hparams=huge_lr_for_session_1)
     experiment.run(
         validated, data_dir=str(tmp_path / "diverged"), progress=False, hooks=huge_lr_for_session_1
     )

@@ -1,5 +1,6 @@
 """Action distributions as pure functions: categorical over logits, diagonal Gaussian, and SAC's
-tanh-squashed Gaussian scaled to the action bounds."""
+tanh-squashed Gaussian. Continuous actions are in the policy's units, [-1, 1] for the env's bounds (the env
+rescales them, as SLM Lab's RescaleAction does)."""
 
 from __future__ import annotations
 
@@ -58,19 +59,10 @@ def tanh_log_det_jacobian(pre_tanh: jax.Array) -> jax.Array:
     return (2.0 * (jnp.log(2.0) - pre_tanh - jax.nn.softplus(-2.0 * pre_tanh))).sum(-1)
 
 
-def squash(pre_tanh: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
-    """The env action low + (tanh(u) + 1) (high - low) / 2, inside [low, high]."""
-    return low + (jnp.tanh(pre_tanh) + 1.0) * 0.5 * (high - low)
-
-
 def squashed_gaussian_sample(
-    key: jax.Array, mean: jax.Array, log_std: jax.Array, low: jax.Array, high: jax.Array
+    key: jax.Array, mean: jax.Array, log_std: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """A reparameterised sample a = squash(mean + std * eps) [.., D] and its log-density log p(a) [..].
-
-    Change of variables from u ~ N(mean, std): log p(a) = log N(u) - log|da/du|, with
-    da/du = (1 - tanh(u)^2) (high - low) / 2 per dim, so this is the density of the action the env sees."""
+    """A reparameterised sample a = tanh(mean + std * eps) [.., D] in [-1, 1] and its log-density log p(a)
+    [..]: log N(u) - log|da/du| by the change of variables from u ~ N(mean, std)."""
     pre_tanh = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
-    log_scale = jnp.log(0.5 * (high - low)).sum(-1)
-    log_prob = gaussian_log_prob(mean, log_std, pre_tanh) - tanh_log_det_jacobian(pre_tanh) - log_scale
-    return squash(pre_tanh, low, high), log_prob
+    return jnp.tanh(pre_tanh), gaussian_log_prob(mean, log_std, pre_tanh) - tanh_log_det_jacobian(pre_tanh)

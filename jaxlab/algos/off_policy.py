@@ -7,12 +7,13 @@ SLM Lab's keys, read for `num_envs` env copies stepped together (SLM Lab counts 
 - `training_frequency` (frames): train once every max(1, training_frequency // num_envs) vector steps. An
   update collects those steps into the memory, then trains once; below num_envs it trains every vector
   step, as SLM Lab does (it trains at most once per vector step).
-- `training_start_step` (frames): no training until the memory holds at least this many frames.
-- `training_iter`: sampled batches (DQN) or gradient steps (SAC) per training.
-- PrioritizedReplay (`replay.py`): priorities (|td| + epsilon)^alpha from the last gradient step on each
-  batch; the loss is weighted by the importance-sampling weights with beta annealed linearly from
-  `memory.beta` to 1 at `env.max_frame` (SLM Lab leaves the weights out).
-Terminated transitions do not bootstrap; truncated ones bootstrap from the pre-reset final observation.
+- `training_start_step` (frames): no training until the memory holds more than this many frames (the
+  algorithm's default when null: DQN's batch_size, SAC's max(1000, batch_size)).
+- `training_iter`: sampled batches (DQN) or gradient steps (SAC) per training (SAC's default: num_envs).
+- PrioritizedReplay and CER: `replay.py`.
+Terminated transitions do not bootstrap; truncated ones bootstrap from the pre-reset final observation
+(SLM Lab's vector envs store a transition from the final to the reset observation instead; jaxlab keeps
+none).
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxlab.algos import replay
-from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import EnvDescription, VecEnv
 from jaxlab.schema import SpecError, integer
 
-# The agent.algorithm keys of SLM Lab's replay cadence.
+# The agent.algorithm keys of SLM Lab's replay cadence; null: the algorithm's default.
 CADENCE_SCHEMA = {
     "training_frequency": integer(1, 1),
-    "training_iter": integer(1, 1),
+    "training_iter": integer(None, 1, nullable=True),
+    "training_start_step": integer(None, 0, nullable=True),
 }
 
 
@@ -48,28 +49,34 @@ class ReplaySettings:
     batch_size: int
     memory_size: int
     prioritized: bool
+    use_cer: bool
+    weighted: bool  # PER with importance-sampling weights (memory.beta set)
+    max_frame: int  # where beta reaches 1
     obs_dtype: Any  # storage dtype of observations in the memory
 
     @classmethod
-    def from_spec(cls, spec: dict, env: VecEnv) -> ReplaySettings:
+    def from_spec(cls, spec: dict, env: VecEnv, start_default: int, iter_default: int) -> ReplaySettings:
+        """From a validated spec; `start_default` and `iter_default` fill a null training_start_step and
+        training_iter."""
         algo, memory = spec["agent"]["algorithm"], spec["agent"]["memory"]
+        prioritized = memory["name"] == "PrioritizedReplay"
+        start = algo["training_start_step"]
         return cls(
             vector_steps=max(1, algo["training_frequency"] // env.num_envs),
-            training_start_step=algo["training_start_step"],
-            training_iter=algo["training_iter"],
+            training_start_step=start_default if start is None else start,
+            training_iter=algo["training_iter"] or iter_default,
             batch_size=memory["batch_size"],
             memory_size=memory["max_size"],
-            prioritized=memory["name"] == "PrioritizedReplay",
+            prioritized=prioritized,
+            use_cer=memory["use_cer"],
+            weighted=prioritized and memory["beta"] is not None,
+            max_frame=spec["env"]["max_frame"],
             obs_dtype=env.obs_storage_dtype,
         )
 
-    def trained_updates(self, num_envs: int, max_frame: int) -> int:
-        """Updates that train, over `max_frame` frames (the frame counter is below training_start_step after
-        the others): the span of lr schedules over the run's gradient steps."""
-        frames_per_update = self.vector_steps * num_envs
-        num_updates = -(-max_frame // frames_per_update)
-        untrained = -(-self.training_start_step // frames_per_update) - 1
-        return max(1, num_updates - max(untrained, 0))
+    def beta(self, hp: ReplayHParams, frame: jax.Array) -> jax.Array | None:
+        """The IS-weight exponent at `frame`, or None for unweighted sampling."""
+        return replay.annealed_beta(hp.beta, frame, self.max_frame) if self.weighted else None
 
 
 @struct.dataclass
@@ -78,14 +85,14 @@ class ReplayHParams:
 
     priority_alpha: jax.Array  # priority exponent
     priority_epsilon: jax.Array  # added to |td|
-    beta: Schedule  # importance-sampling exponent, over frames
+    beta: jax.Array  # importance-sampling exponent at frame 0 (with weights)
 
 
-def replay_hparams(memory_spec: dict, max_frame: int) -> ReplayHParams:
+def replay_hparams(memory_spec: dict) -> ReplayHParams:
     return ReplayHParams(
         priority_alpha=jnp.asarray(memory_spec["alpha"], jnp.float32),
         priority_epsilon=jnp.asarray(memory_spec["epsilon"], jnp.float32),
-        beta=replay.beta_schedule(memory_spec, max_frame),
+        beta=jnp.asarray(memory_spec["beta"] or 0.0, jnp.float32),
     )
 
 
@@ -102,7 +109,7 @@ class Learned:
 
     trainable: Any
     priority: jax.Array | None
-    max_priority: jax.Array | None
+    replayed: jax.Array  # CER's count of replayed transitions
     metrics: dict
 
 
@@ -189,30 +196,49 @@ def update(
     frame_before = state.frame
     state, transitions = collect(static, state, choose_action, action_keys)
     flat = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), transitions)
-    state = state.replace(memory=replay.add(state.memory, flat))
+    hp = state.hp.replay
+    state = state.replace(
+        memory=replay.add(state.memory, flat, replay.new_priority(hp.priority_alpha, hp.priority_epsilon))
+    )
 
     key, train_key = jax.random.split(state.key)
-    ready = state.frame >= static.replay.training_start_step
+    ready = state.frame > static.replay.training_start_step
     learned = jax.lax.cond(ready, train, skipped, state.replace(key=train_key))
     state = state.replace(
-        memory=state.memory.replace(priority=learned.priority, max_priority=learned.max_priority),
+        memory=memory_at(state, learned),
         key=key,
         opt_step=state.opt_step + jnp.where(ready, grad_steps, 0),
     )
     return state, learned, frame_before
 
 
+def learned_start(state: Any, trainable: Any, metrics: dict) -> Learned:
+    """The start of a training: `trainable` and the memory's priorities and CER count as they are."""
+    return Learned(trainable, state.memory.priority, state.memory.replayed, metrics)
+
+
 def untrained(state: Any, trainable: Any, metric_names: tuple[str, ...]) -> Learned:
     """What a training that did not happen leaves: `trainable` as it is, NaN metrics."""
-    memory = state.memory
-    return Learned(
-        trainable, memory.priority, memory.max_priority, {name: jnp.asarray(jnp.nan) for name in metric_names}
-    )
+    return learned_start(state, trainable, {name: jnp.asarray(jnp.nan) for name in metric_names})
 
 
 def memory_at(state: Any, learned: Learned) -> replay.Memory:
-    """The state's memory with the priorities a training has written so far."""
-    return state.memory.replace(priority=learned.priority, max_priority=learned.max_priority)
+    """The state's memory with the priorities and CER count a training has reached so far."""
+    return state.memory.replace(priority=learned.priority, replayed=learned.replayed)
+
+
+def draw(static: OffPolicyStatic, state: Any, learned: Learned, key: jax.Array):
+    """One batch from the memory as the training has left it: (batch, index, weight, memory, learned with
+    CER's count moved on)."""
+    memory = memory_at(state, learned)
+    batch, index, weight, memory = replay.sample(
+        memory,
+        key,
+        static.replay.batch_size,
+        static.replay.beta(state.hp.replay, state.frame),
+        static.replay.use_cer,
+    )
+    return batch, index, weight, memory, learned.replace(replayed=memory.replayed)
 
 
 def write_priorities(
@@ -227,10 +253,31 @@ def write_priorities(
     if not static.replay.prioritized:
         return learned
     memory = replay.update_priorities(memory, index, abs_td, hp.priority_alpha, hp.priority_epsilon)
-    return learned.replace(priority=memory.priority, max_priority=memory.max_priority)
+    return learned.replace(priority=memory.priority)
 
 
 def polyak(target: Any, online: Any, coef: jax.Array) -> Any:
     """target <- coef * online + (1 - coef) * target (SLM Lab's polyak_update: coef is the online net's
     weight)."""
     return jax.tree.map(lambda t, o: coef * o + (1.0 - coef) * t, target, online)
+
+
+def follow(
+    target: Any,
+    online: Any,
+    frame_before: jax.Array,
+    static: OffPolicyStatic,
+    polyak_update: bool,
+    update_frequency: int,
+    coef: jax.Array,
+) -> Any:
+    """The target net after an update's vector steps, SLM Lab's `update_target_net` at each of them: polyak
+    every vector step; a copy (`replace`) at a step whose frame count is within num_envs past a multiple of
+    update_frequency."""
+    num_envs, steps = static.env.num_envs, static.replay.vector_steps
+    if polyak_update:
+        keep = (1.0 - coef) ** steps  # `steps` polyak steps towards the same online net
+        return polyak(target, online, 1.0 - keep)
+    frames = frame_before + num_envs * jnp.arange(1, steps + 1)
+    copy = jnp.any(frames % update_frequency < num_envs)
+    return jax.tree.map(lambda t, o: jnp.where(copy, o, t), target, online)

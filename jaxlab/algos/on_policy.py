@@ -1,13 +1,12 @@
-"""On-policy plumbing shared by PPO, A2C and REINFORCE: the train state, the policy and value networks
-(separate `net` + `critic_net`, one shared `net`, or a policy alone), rollout collection, GAE targets, the
-one loss signature and the gradient step. The algorithms differ in their targets and losses, which stay in
-their own files.
+"""On-policy plumbing shared by PPO, ActorCritic (A2C) and REINFORCE: the train state, the policy and value
+networks' outputs (built by `policy_nets.py`), rollout collection, GAE targets, advantage standardisation, the
+value loss (`loss_spec`, `normalize_v_targets`), the one loss signature and each network's gradient step. The
+algorithms differ in their targets and losses, which stay in their own files.
 
 Every on-policy loss is `loss(static, params, batch, hp, coefs) -> (scalar, mean entropy)` over a flat
-`Batch` of samples [B, ...]; `Coefficients` are the schedules' values at the update's frame.
+`Batch` of samples [B, ...] (`mask` 0 on padding); `Coefficients` are the schedules' values at the update.
 
-The functions read the fields of `OnPolicyStatic` from an algorithm's `Static`, and `lr`, `max_grad_norm`
-(plus `gamma`, `lam` for `gae_targets`) from its `HParams`.
+Each network has its own optimiser, gradient clip and lr schedule, as SLM Lab steps them.
 """
 
 from __future__ import annotations
@@ -21,10 +20,13 @@ from flax import struct
 
 from jaxlab.algos import distributions
 from jaxlab.algos.base import Algorithm, StepMetrics
-from jaxlab.algos.networks import ActorCriticNet, PolicyNet, ValueNet, make_body
-from jaxlab.algos.optim import OptimSettings, apply_gradients
+from jaxlab.algos.losses import Loss
+from jaxlab.algos.networks import ActorCriticNet
+from jaxlab.algos.optim import apply_gradients
 from jaxlab.algos.returns import gae
 from jaxlab.envs import VecEnv, VecEnvState
+
+RETURN_CLIP = 10.0  # normalize_v_targets clips the scaled values and targets to +-10, as SLM Lab does
 
 
 class OnPolicyStatic(Protocol):
@@ -34,22 +36,52 @@ class OnPolicyStatic(Protocol):
     policy_net: Any  # PolicyNet, or ActorCriticNet when shared
     critic_net: Any  # ValueNet, or None when shared or policy-only (REINFORCE)
     time_horizon: int  # vector steps per update
-    optim: OptimSettings
+    optims: tuple  # ((network name, OptimSettings), ...)
+    value_loss: Loss | None
+    normalize_v_targets: bool
 
     @property
     def frames_per_update(self) -> int: ...
 
 
 @struct.dataclass
+class ReturnStats:
+    """SLM Lab's ReturnNormalizer: running mean and variance of the value targets (Chan's merge of each
+    batch); values and targets are divided by max(std, 1) and clipped to +-RETURN_CLIP in the value loss."""
+
+    mean: jax.Array
+    m2: jax.Array
+    count: jax.Array
+
+    @classmethod
+    def create(cls) -> ReturnStats:
+        zero = jnp.zeros((), jnp.float32)
+        return cls(zero, zero, zero)
+
+    def update(self, values: jax.Array, mask: jax.Array) -> ReturnStats:
+        count = mask.sum()
+        batch_mean = (values * mask).sum() / count
+        batch_var = (mask * (values - batch_mean) ** 2).sum() / count
+        delta, total = batch_mean - self.mean, self.count + count
+        m2 = self.m2 + batch_var * count + delta**2 * self.count * count / total
+        return ReturnStats(self.mean + delta * count / total, m2, total)
+
+    def scale(self) -> jax.Array:
+        var = jnp.where(self.count > 1, self.m2 / jnp.maximum(self.count, 1.0), 1.0)
+        return jnp.maximum(jnp.sqrt(var + 1e-8), 1.0)
+
+
+@struct.dataclass
 class OnPolicyState:
     params: dict  # {"net": ..., "critic_net": ...}, or {"net": ...} when shared or policy-only
-    opt_state: Any
+    opt_state: dict  # by network name
     env_state: VecEnvState
     obs: jax.Array  # [E, *obs_shape] current observation
     key: jax.Array
-    hp: Any  # the algorithm's HParams
+    hp: Any  # the algorithm's HParams (with `nets`: NetHParams)
     frame: jax.Array  # int32, env steps summed over envs
     opt_step: jax.Array  # int32, gradient steps
+    return_stats: ReturnStats | None  # normalize_v_targets
 
 
 @struct.dataclass
@@ -76,33 +108,19 @@ class Batch:
     value: jax.Array  # V(s) when the action was taken
     advantage: jax.Array
     target: jax.Array  # the value target (unused without a critic)
+    mask: jax.Array  # 1 for a sample, 0 for padding (PPO's last, smaller minibatch)
 
 
 @struct.dataclass
 class Coefficients:
-    """The schedules' values at an update's frame."""
+    """The schedules' values at an update's frame, and normalize_v_targets' scale."""
 
     entropy_coef: jax.Array
     clip_eps: jax.Array  # PPO's clip range; 0 for the others
+    value_scale: jax.Array  # 1 without normalize_v_targets
 
 
 LossFn = Callable[[Any, dict, Batch, Any, Coefficients], tuple[jax.Array, jax.Array]]
-
-
-def make_nets(net_spec: dict, env: VecEnv, with_critic: bool = True) -> tuple[Any, Any]:
-    """(policy_net, critic_net) from `agent.net`: an ActorCriticNet and None when `shared`, a PolicyNet
-    and a ValueNet otherwise, a PolicyNet and None without a critic."""
-    body = make_body(net_spec, env.obs_shape)
-    heads = {
-        "num_actions": env.num_actions,
-        "action_dim": env.action_dim,
-        "log_std_init": net_spec["log_std_init"],
-    }
-    if not with_critic:
-        return PolicyNet(body, **heads), None
-    if net_spec["shared"]:
-        return ActorCriticNet(body, **heads), None
-    return PolicyNet(body, **heads), ValueNet(body)
 
 
 def init(static: OnPolicyStatic, key: jax.Array, hp: Any) -> OnPolicyState:
@@ -112,15 +130,20 @@ def init(static: OnPolicyStatic, key: jax.Array, hp: Any) -> OnPolicyState:
     params = {"net": static.policy_net.init(policy_key, obs[0])}
     if static.critic_net is not None:
         params["critic_net"] = static.critic_net.init(critic_key, obs[0])
+    opt_state = {
+        name: settings.make(hp.nets.lr[name], hp.nets.max_grad_norm[name]).init(params[name])
+        for name, settings in static.optims
+    }
     return OnPolicyState(
         params=params,
-        opt_state=static.optim.make(hp.lr, hp.max_grad_norm).init(params),
+        opt_state=opt_state,
         env_state=env_state,
         obs=obs,
         key=key,
         hp=hp,
         frame=jnp.zeros((), jnp.int32),
         opt_step=jnp.zeros((), jnp.int32),
+        return_stats=ReturnStats.create() if static.normalize_v_targets else None,
     )
 
 
@@ -226,36 +249,89 @@ def gae_targets(
 
 def flat_batch(rollout: Rollout, advantage: jax.Array, target: jax.Array) -> Batch:
     """A rollout's samples [T, E, ...] with their advantages and targets [T, E], flattened to [T * E, ...]."""
-    batch = Batch(rollout.obs, rollout.action, rollout.log_prob, rollout.value, advantage, target)
+    mask = jnp.ones_like(rollout.reward)
+    batch = Batch(rollout.obs, rollout.action, rollout.log_prob, rollout.value, advantage, target, mask)
     return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+
+
+def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    return (x * mask).sum() / mask.sum()
+
+
+def standardize(x: jax.Array, mask: jax.Array) -> jax.Array:
+    """(x - mean) / (std + 1e-8) over the masked samples, with PyTorch's std (N - 1), as SLM Lab does;
+    a single sample stays as it is."""
+    count = mask.sum()
+    mean = masked_mean(x, mask)
+    std = jnp.sqrt((mask * (x - mean) ** 2).sum() / jnp.maximum(count - 1.0, 1.0))
+    return jnp.where(count > 1, (x - mean) / (std + 1e-8), x)
+
+
+def value_loss(static: OnPolicyStatic, value_pred: jax.Array, batch: Batch, coefs: Coefficients) -> jax.Array:
+    """The net's `loss_spec` between V(s) and the target, both scaled when `normalize_v_targets`."""
+    pred, target = value_pred, batch.target
+    if static.normalize_v_targets:
+        pred = jnp.clip(pred / coefs.value_scale, -RETURN_CLIP, RETURN_CLIP)
+        target = jnp.clip(target / coefs.value_scale, -RETURN_CLIP, RETURN_CLIP)
+    return masked_mean(static.value_loss.elementwise(pred, target), batch.mask)
+
+
+def with_return_stats(
+    static: OnPolicyStatic, stats: ReturnStats | None, batch: Batch, coefs: Coefficients
+) -> tuple[ReturnStats | None, Coefficients]:
+    """normalize_v_targets: fold the batch's targets into the running statistics, and the scale they give."""
+    if stats is None:
+        return None, coefs
+    stats = stats.update(batch.target, batch.mask)
+    return stats, coefs.replace(value_scale=stats.scale())
 
 
 def gradient_step(
     static: OnPolicyStatic,
     loss: LossFn,
     params: dict,
-    opt_state: Any,
+    opt_state: dict,
     batch: Batch,
     hp: Any,
     coefs: Coefficients,
-) -> tuple[dict, Any, jax.Array, jax.Array]:
-    """One optimiser step on `loss` over `batch`: (params, opt_state, loss value, mean entropy)."""
+    opt_step: jax.Array,
+) -> tuple[dict, dict, jax.Array, jax.Array]:
+    """One step of each network's optimiser on the gradient of `loss` over `batch` (the policy terms reach
+    only the policy net, the value terms only the critic): (params, opt_state, loss value, mean entropy)."""
     (total, entropy), grads = jax.value_and_grad(loss, argnums=1, has_aux=True)(
         static, params, batch, hp, coefs
     )
-    params, opt_state = apply_gradients(static.optim.make(hp.lr, hp.max_grad_norm), grads, opt_state, params)
+    params, opt_state = dict(params), dict(opt_state)
+    for name, settings in static.optims:
+        tx = settings.make(hp.nets.lr[name], hp.nets.max_grad_norm[name], opt_step)
+        params[name], opt_state[name] = apply_gradients(tx, grads[name], opt_state[name], params[name])
     return params, opt_state, total, entropy
+
+
+def lr_now(static: OnPolicyStatic, state: OnPolicyState) -> jax.Array:
+    """The policy net's lr at the state's gradient step (the DataFrame's lr column)."""
+    name, settings = static.optims[0]
+    return settings.lr(state.hp.nets.lr[name], state.opt_step)
 
 
 def whole_batch_update(
     static: OnPolicyStatic, loss: LossFn, state: OnPolicyState, batch: Batch, coefs: Coefficients
 ) -> tuple[OnPolicyState, StepMetrics]:
     """One gradient step on the whole batch (A2C, REINFORCE: SLM Lab's OnPolicyBatchReplay)."""
+    return_stats, coefs = with_return_stats(static, state.return_stats, batch, coefs)
     params, opt_state, total, entropy = gradient_step(
-        static, loss, state.params, state.opt_state, batch, state.hp, coefs
+        static, loss, state.params, state.opt_state, batch, state.hp, coefs, state.opt_step
     )
-    state = state.replace(params=params, opt_state=opt_state, opt_step=state.opt_step + 1)
-    return state, StepMetrics(total, static.optim.lr(state.hp.lr, state.opt_step), {"entropy": entropy})
+    state = state.replace(
+        params=params, opt_state=opt_state, opt_step=state.opt_step + 1, return_stats=return_stats
+    )
+    return state, StepMetrics(total, lr_now(static, state), {"entropy": entropy})
+
+
+def coefficients(entropy_coef: Any, clip_eps: Any, frame: jax.Array) -> Coefficients:
+    """The schedules at `frame` (a schedule of None: 0, no entropy bonus)."""
+    value_at = lambda schedule: jnp.zeros(()) if schedule is None else schedule(frame)  # noqa: E731
+    return Coefficients(value_at(entropy_coef), value_at(clip_eps), jnp.ones(()))
 
 
 def algorithm(name: str, schema: dict, configure, update, check, columns: tuple[str, ...]) -> Algorithm:
@@ -275,9 +351,8 @@ def algorithm(name: str, schema: dict, configure, update, check, columns: tuple[
     )
 
 
-def policy_terms(static: OnPolicyStatic, policy_out: Any, action: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """log pi(a|s) [B] of the batch's actions and the mean policy entropy, for a loss."""
+def policy_terms(static: OnPolicyStatic, policy_out: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """log pi(a|s) [B] of the batch's actions and the (masked) mean policy entropy, for a loss."""
     discrete = static.env.discrete
-    return distributions.log_prob(policy_out, action, discrete), distributions.entropy(
-        policy_out, discrete
-    ).mean()
+    entropy = distributions.entropy(policy_out, discrete)
+    return distributions.log_prob(policy_out, batch.action, discrete), masked_mean(entropy, batch.mask)

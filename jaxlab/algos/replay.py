@@ -1,21 +1,25 @@
 """Replay memory on the device, inside one session's train state: a ring buffer of transitions with
-uniform or prioritized (PER) sampling. Pure functions over a `Memory` pytree, so it vmaps over sessions.
+uniform or prioritized (PER) sampling and SLM Lab's combined experience replay (CER). Pure functions over a
+`Memory` pytree, so it vmaps over sessions.
 
     memory = replay.init(max_size, example, prioritized)      # example: one Transition, no leading axis
-    memory = replay.add(memory, transitions)                  # transitions: leaves [K, ...], K <= max_size
-    batch, index, weight = replay.sample(memory, key, batch_size, beta)
+    memory = replay.add(memory, transitions, new_priority)    # transitions: leaves [K, ...], K <= max_size
+    batch, index, weight, memory = replay.sample(memory, key, batch_size, beta, use_cer)
     memory = replay.update_priorities(memory, index, abs_td, alpha, epsilon)   # PER only
 
 Observations are stored in the example's dtype (`VecEnv.obs_storage_dtype`: uint8 for MinAtar's 0/1 frames)
 and come back from `sample` as float32.
 
-Prioritized replay (Schaul et al. 2016), proportional variant: slot i has priority p_i = (|td_i| + eps)^alpha
-and is drawn with P(i) = p_i / sum_j p_j, by descending a sum tree of fan-out 64 rebuilt from the priorities
-at each draw (a few reductions; a cumulative sum over max_size was ~15x slower on XLA:CPU). New transitions
-get the largest priority seen so far, so each is replayed at least about once. The importance-sampling
-weight w_i = (N P(i))^-beta / max_j w_j = (p_min / p_i)^beta corrects the sampling bias, normalised by the
-largest weight over the whole memory (N filled slots, p_min their smallest priority) so weights only scale
-down.
+Prioritized replay (Schaul et al. 2016), proportional variant, as SLM Lab's PrioritizedReplay: slot i has
+priority p_i = (|td_i| + epsilon)^alpha and is drawn with P(i) = p_i / sum_j p_j, by descending a sum tree of
+fan-out 64 rebuilt from the priorities at each draw (a few reductions; a cumulative sum over max_size was ~15x
+slower on XLA:CPU). A new transition gets SLM Lab's priority (100000 + epsilon)^alpha, so it is drawn soon.
+SLM Lab's loss has no importance-sampling weights; with `memory.beta` set (jaxlab's option) the weight
+w_i = (p_min / p_i)^beta corrects the sampling bias, beta annealed to 1 at the last frame.
+
+CER (`use_cer`, de Bruin et al.'s combined experience replay as SLM Lab does it): each draw replaces the end
+of the batch with the transitions added since the last draw, oldest first, at most a batch of them; those
+left over wait for the next draw.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxlab.algos.schedules import Schedule
-from jaxlab.schema import choice, integer, real
+from jaxlab.schema import choice, flag, integer, real
 
 FANOUT = 64  # children per node of the PER sum tree
+NEW_ERROR = 100_000.0  # SLM Lab's |td| of a transition not yet trained on
 
 # `agent.memory`: SLM Lab's replay memories, Replay and PrioritizedReplay.
 MEMORY_SCHEMA = {
@@ -36,7 +40,10 @@ MEMORY_SCHEMA = {
     "max_size": integer(10_000, 1),
     "alpha": real(0.6, 0.0),  # PrioritizedReplay: priority exponent
     "epsilon": real(1e-4, 0.0, low_open=True),  # PrioritizedReplay: added to |td|
-    "beta": real(0.4, 0.0, 1.0),  # PrioritizedReplay: IS exponent at frame 0, annealed to 1 at max_frame
+    "use_cer": flag(False),
+    # PrioritizedReplay, jaxlab's option: the IS-weight exponent at frame 0, annealed to 1 at max_frame;
+    # null (SLM Lab's way): no weights
+    "beta": real(None, 0.0, 1.0, nullable=True),
 }
 
 
@@ -60,7 +67,8 @@ class Memory:
     priority: (
         jax.Array | None
     )  # [max_size padded] p_i = (|td_i| + eps)^alpha, 0 in empty slots; None: uniform
-    max_priority: jax.Array | None  # [] largest p_i ever assigned (1 at first): what new slots get
+    added: jax.Array  # int32, transitions added so far
+    replayed: jax.Array  # int32, of those, how many CER has put in a batch
 
 
 def init(max_size: int, example: Transition, prioritized: bool) -> Memory:
@@ -72,7 +80,8 @@ def init(max_size: int, example: Transition, prioritized: bool) -> Memory:
         size=jnp.zeros((), jnp.int32),
         # Padded to whole groups of the sum tree; the padding slots stay 0 and are never drawn.
         priority=jnp.zeros(-(-max_size // FANOUT) * FANOUT, jnp.float32) if prioritized else None,
-        max_priority=jnp.ones((), jnp.float32) if prioritized else None,
+        added=jnp.zeros((), jnp.int32),
+        replayed=jnp.zeros((), jnp.int32),
     )
 
 
@@ -81,9 +90,14 @@ def capacity(memory: Memory) -> int:
     return memory.data.reward.shape[-1]
 
 
-def add(memory: Memory, transitions: Transition) -> Memory:
+def new_priority(alpha: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """The priority of a transition not yet trained on, SLM Lab's (NEW_ERROR + epsilon)^alpha."""
+    return (NEW_ERROR + epsilon) ** alpha
+
+
+def add(memory: Memory, transitions: Transition, priority: jax.Array | None = None) -> Memory:
     """Write K transitions (leaves [K, ...]) at the head of the ring, overwriting the oldest when full.
-    Observations are cast to the memory's storage dtype; new slots get the largest priority yet."""
+    Observations are cast to the memory's storage dtype; under PER new slots get `priority`."""
     slots_total, count = capacity(memory), transitions.reward.shape[0]
     assert count <= slots_total, f"adding {count} transitions at once to a memory of {slots_total} slots"
     slots = (memory.head + jnp.arange(count)) % slots_total
@@ -92,27 +106,39 @@ def add(memory: Memory, transitions: Transition) -> Memory:
         data=data,
         head=(memory.head + count) % slots_total,
         size=jnp.minimum(memory.size + count, slots_total),
+        added=memory.added + count,
     )
     if memory.priority is None:
         return memory
-    return memory.replace(priority=memory.priority.at[slots].set(memory.max_priority))
+    return memory.replace(priority=memory.priority.at[slots].set(priority))
 
 
 def sample(
-    memory: Memory, key: jax.Array, batch_size: int, beta: jax.Array
-) -> tuple[Transition, jax.Array, jax.Array]:
-    """`batch_size` transitions drawn with replacement: uniformly, or with P(i) = p_i / sum p under PER.
-    Returns (batch with float32 observations, slot indices [B] int32, importance weights [B]: ones for
-    uniform replay, (p_min / p_i)^beta under PER). The memory must hold at least one transition for the
-    batch to be meaningful; on an empty one it returns slot 0."""
+    memory: Memory, key: jax.Array, batch_size: int, beta: jax.Array | None, use_cer: bool = False
+) -> tuple[Transition, jax.Array, jax.Array, Memory]:
+    """`batch_size` transitions drawn with replacement: uniformly, or with P(i) = p_i / sum p under PER;
+    with `use_cer` the batch ends with the transitions added since the last draw. Returns (batch with float32
+    observations, slot indices [B] int32, importance weights [B]: ones unless PER has a `beta`, the memory
+    with CER's count moved on). On an empty memory it returns slot 0."""
     if memory.priority is None:
         index = jax.random.randint(key, (batch_size,), 0, jnp.maximum(memory.size, 1))
-        weight = jnp.ones(batch_size, jnp.float32)
     else:
-        index, weight = _prioritized_index(memory, key, batch_size, beta)
+        index = _prioritized_index(memory, key, batch_size)
+    weight = jnp.ones(batch_size, jnp.float32) if beta is None else _is_weights(memory, index, beta)
+    if use_cer:
+        index, memory = _combine_recent(memory, index)
     batch = jax.tree.map(lambda buf: buf[index], memory.data)
     batch = batch.replace(obs=batch.obs.astype(jnp.float32), next_obs=batch.next_obs.astype(jnp.float32))
-    return batch, index, weight
+    return batch, index, weight, memory
+
+
+def _combine_recent(memory: Memory, index: jax.Array) -> tuple[jax.Array, Memory]:
+    """CER: the last `new` batch entries become the oldest `new` transitions not yet replayed."""
+    batch_size, slots_total = index.shape[0], capacity(memory)
+    new = jnp.minimum(jnp.minimum(memory.added - memory.replayed, batch_size), memory.size)
+    position = jnp.arange(batch_size) - (batch_size - new)  # which of the new ones goes at each entry
+    recent = (memory.replayed + position) % slots_total
+    return jnp.where(position >= 0, recent, index), memory.replace(replayed=memory.replayed + new)
 
 
 def _groups(nodes: jax.Array) -> jax.Array:
@@ -131,7 +157,7 @@ def _sum_levels(priority: jax.Array) -> list[jax.Array]:
     return levels
 
 
-def _prioritized_index(memory: Memory, key: jax.Array, batch_size: int, beta: jax.Array):
+def _prioritized_index(memory: Memory, key: jax.Array, batch_size: int) -> jax.Array:
     """Draw slots with P(i) = p_i / sum p by descending the sum tree: at each level, pick the child whose
     span of the cumulative sum holds the target, and carry on with the remainder inside that child."""
     levels = _sum_levels(memory.priority)
@@ -146,11 +172,15 @@ def _prioritized_index(memory: Memory, key: jax.Array, batch_size: int, beta: ja
         target = target - jnp.take_along_axis(running - children, child[:, None], axis=1)[:, 0]
         node = node * FANOUT + child
     # Rounding can carry a target that equals the total past the last filled slot.
-    index = jnp.minimum(node, jnp.maximum(memory.size, 1) - 1)
+    return jnp.minimum(node, jnp.maximum(memory.size, 1) - 1)
+
+
+def _is_weights(memory: Memory, index: jax.Array, beta: jax.Array) -> jax.Array:
+    """(p_min / p_i)^beta: the importance-sampling weights of PER draws, scaled so the largest possible is
+    1."""
     filled = jnp.arange(memory.priority.shape[0]) < memory.size
     p_min = jnp.min(jnp.where(filled, memory.priority, jnp.inf))
-    weight = (p_min / memory.priority[index]) ** beta
-    return index, weight
+    return (p_min / memory.priority[index]) ** beta
 
 
 def update_priorities(
@@ -158,21 +188,10 @@ def update_priorities(
 ) -> Memory:
     """PER: set p_i = (|td_i| + epsilon)^alpha for the sampled slots `index` [B] (a slot drawn twice keeps
     one of its values)."""
-    priority = (abs_td + epsilon) ** alpha
-    return memory.replace(
-        priority=memory.priority.at[index].set(priority),
-        max_priority=jnp.maximum(memory.max_priority, priority.max()),
-    )
+    return memory.replace(priority=memory.priority.at[index].set((abs_td + epsilon) ** alpha))
 
 
-def beta_schedule(memory_spec: dict, max_frame: int) -> Schedule:
-    """PER's importance-sampling exponent: `memory.beta` annealed linearly to 1 at the last frame."""
-    return Schedule.from_spec(
-        {
-            "name": "linear_decay",
-            "start_val": memory_spec["beta"],
-            "end_val": 1.0,
-            "start_step": 0,
-            "end_step": max_frame,
-        }
-    )
+def annealed_beta(beta: jax.Array, frame: jax.Array, max_frame: int) -> jax.Array:
+    """PER's importance-sampling exponent at `frame`: `memory.beta` rising linearly to 1 at max_frame."""
+    progress = jnp.minimum(jnp.asarray(frame, jnp.float32) / max_frame, 1.0)
+    return beta + (1.0 - beta) * progress

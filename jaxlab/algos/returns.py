@@ -64,8 +64,8 @@ def nstep_returns(
 
 
 def discounted_returns(rewards: jax.Array, done: jax.Array, gamma: jax.Array) -> jax.Array:
-    """Monte-Carlo returns [T, E] inside a rollout: the discounted sum of rewards up to the episode's
-    end (`done`, terminated or truncated) or the rollout's end, with no bootstrap value."""
+    """Monte-Carlo returns [T, E] inside a rollout: the discounted sum of rewards up to `done` or the
+    rollout's end, with no bootstrap value."""
     not_done = 1.0 - done.astype(jnp.float32)
 
     def backward(future, step):

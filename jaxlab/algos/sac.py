@@ -1,28 +1,23 @@
-"""SAC: soft actor-critic with twin Q networks, polyak-averaged target networks and a learned temperature.
+"""SoftActorCritic (SAC): twin Q networks, target networks and a learned temperature, as SLM Lab's.
 
-Continuous actions: a tanh-squashed Gaussian policy scaled to the env's bounds, Q(s, a) critics
-(Haarnoja et al. 2018). Discrete actions: a categorical policy whose expectations over actions are
-taken exactly, and critics that output Q(s, .) for every action (Christodoulou 2019).
+Continuous actions: a tanh-squashed Gaussian policy in [-1, 1] (the env rescales it to its bounds), Q(s, a)
+critics (Haarnoja et al. 2018). Discrete actions: a categorical policy whose expectations over actions are
+taken exactly, and critics that output Q(s, .) for every action (Christodoulou 2019), averaged as SLM Lab
+does.
 
 The replay cadence keys and the update skeleton are the off-policy plumbing (`off_policy.py`). Besides:
-- `training_start_step` (frames): uniform random actions and no training before it.
-- `training_iter`: gradient steps per training, each on a fresh batch of `memory.batch_size`.
-- `memory`: Replay or PrioritizedReplay (priorities from |min_i Q_i(s, a) - y|; the critic loss is
-  weighted by the importance-sampling weights).
-- `critic_net.polyak_coef`: after every gradient step target <- polyak_coef * online + (1 - polyak_coef)
-  * target, as SLM Lab's `polyak_update` (0.005 in its SAC specs: the weight of the online net).
-- `agent.critic_net` (SLM Lab v5): the critics' architecture and optimiser; `agent.net`'s when absent.
-  The temperature uses the actor's (`net`) optimiser settings, as SLM Lab does.
+- `training_start_step` (frames, default max(1000, batch_size)): uniform random actions and no training
+  before it; `training_iter` (default num_envs): gradient steps per training, each on a fresh batch.
+- `memory`: Replay or PrioritizedReplay (priorities from |min_i Q_i(s, a) - y|), CER.
+- the critics (`agent.critic_net`, agent.net's settings when absent) have an optimiser and gradient clip
+  each and the net's `loss_spec`; the temperature uses the actor's optimiser (lr `alpha_lr` if given).
+- `policy_delay`: the actor, the temperature and the targets step every policy_delay-th gradient step.
+- targets: polyak (target <- polyak_coef * online + (1 - polyak_coef) * target) after each actor step, or
+  copies when the frame count is within num_envs past a multiple of update_frequency.
 
-One gradient step, in SLM Lab's order: both critics regress (MSE each, summed) onto
-    y = r + gamma (1 - terminated) (min_i Q'_i(s', a') - alpha log pi(a'|s')),  a' ~ pi(.|s'),
-(expectations over a' for discrete actions; truncated steps bootstrap from the pre-reset s'); then the
-actor minimises E[alpha log pi(a|s) - min_i Q_i(s, a)] with the updated critics (reparameterised a);
-then log alpha minimises -log alpha (log pi(a|s) + target_entropy); then the targets move.
-Target entropy: -|A| for continuous actions (the SAC paper's); 0.6 log|A| for discrete ones (SLM Lab's
-`auto`; the 0.98 log|A| of Christodoulou's paper sits near the uniform policy's entropy and lets alpha
-grow without bound). log pi of a continuous action includes the tanh and bound-scaling Jacobians: it is
-the log-density of the action the env receives.
+One gradient step, in SLM Lab's order: both critics regress onto the soft Bellman target (`soft_q.py`), then
+the actor, then log alpha on -alpha (log pi + target_entropy), clamped to [log_alpha_min, log_alpha_max], then
+the targets. Target entropy (`auto`): -|A| for continuous actions; 0.6 log|A| for discrete ones.
 """
 
 from __future__ import annotations
@@ -34,12 +29,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import struct
 
 from jaxlab.algos import distributions, off_policy, replay, soft_q
 from jaxlab.algos.base import Algorithm, StepMetrics
+from jaxlab.algos.losses import Loss
 from jaxlab.algos.networks import (
+    NET_TYPES,
     PolicyNet,
     QNet,
     SquashedGaussianPolicyNet,
@@ -48,23 +44,31 @@ from jaxlab.algos.networks import (
     make_body,
 )
 from jaxlab.algos.off_policy import Learned, ReplayHParams, ReplaySettings
-from jaxlab.algos.optim import OptimSettings, apply_gradients, make_optimizer
+from jaxlab.algos.optim import OptimSettings, spec_lr
 from jaxlab.envs import EnvDescription, VecEnv, VecEnvState
-from jaxlab.schema import choice, integer, real
+from jaxlab.schema import SpecError, anything, choice, integer, real
 
-DISCRETE_TARGET_ENTROPY_RATIO = 0.6  # target entropy = 0.6 log|A| for discrete actions
+DISCRETE_TARGET_ENTROPY_RATIO = 0.6  # target entropy = 0.6 log|A| for discrete actions (SLM Lab's auto)
+WARMUP_FRAMES = 1000  # SLM Lab's least training_start_step
 
 ALGORITHM_SCHEMA = {
-    "name": choice("SAC", "SAC"),
+    "name": choice("SoftActorCritic", "SoftActorCritic"),
+    "action_pdtype": choice("default", "default", "Normal", "Categorical"),
+    "action_policy": choice("default", "default"),
     "gamma": real(0.99, 0.0, 1.0),
     **off_policy.CADENCE_SCHEMA,
-    "training_start_step": integer(256),  # frames of uniform random actions before the first training
+    "policy_delay": integer(1, 1),
+    "alpha_lr": real(None, 0.0, low_open=True, nullable=True),
+    "target_entropy": anything("auto"),  # "auto" or a number
+    "log_alpha_min": real(-5.0, -20.0, 20.0),
+    "log_alpha_max": real(2.0, -20.0, 20.0),
 }
-# SAC's actor (`net`) and critics (`critic_net`: agent.net's settings when absent, as in SLM Lab v5). No
-# shared body, no state-independent log-std; the target critics follow by polyak averaging every step.
+# SAC's actor (`net`) and critics (`critic_net`: agent.net's settings when absent).
 NET_SCHEMA = body_schema(
-    update_type=choice("polyak", "polyak"),
-    polyak_coef=real(0.005, 0.0, 1.0),  # weight of the online critic at each target update (SLM Lab's)
+    type=choice("MLPNet", *NET_TYPES),
+    update_type=choice("replace", "replace", "polyak"),
+    update_frequency=integer(1, 1),  # frames between target copies
+    polyak_coef=real(0.0, 0.0, 1.0),  # weight of the online critic at each target update (SLM Lab's)
 )
 
 
@@ -77,6 +81,11 @@ class Static:
     critic: Any  # StateActionQNet (continuous) or QNet (discrete); twin copies are stacked on axis 0
     replay: ReplaySettings
     target_entropy: float
+    policy_delay: int
+    polyak: bool  # else replace every update_frequency frames
+    update_frequency: int
+    log_alpha_range: tuple[float, float]
+    loss: Loss
     actor_optim: OptimSettings  # also the temperature's (without clipping)
     critic_optim: OptimSettings
 
@@ -91,6 +100,7 @@ class HParams:
 
     actor_lr: jax.Array
     critic_lr: jax.Array
+    alpha_lr: jax.Array
     gamma: jax.Array
     polyak_coef: jax.Array  # weight of the online critic in each target update
     actor_max_grad_norm: jax.Array
@@ -103,7 +113,7 @@ class SACState:
     params: dict  # {"net": actor, "critic": twin critics [2, ...], "target_critic": their targets [2, ...]}
     log_alpha: jax.Array  # [] log temperature
     actor_opt: Any
-    critic_opt: Any
+    critic_opt: Any  # [2, ...]: one optimiser per critic
     alpha_opt: Any
     memory: replay.Memory
     env_state: VecEnvState
@@ -114,25 +124,24 @@ class SACState:
     opt_step: jax.Array  # int32, gradient steps
 
 
-@struct.dataclass
-class Trainable:
-    """What a training changes, besides the priorities."""
-
-    params: dict
-    log_alpha: jax.Array
-    actor_opt: Any
-    critic_opt: Any
-    alpha_opt: Any
-
-
 def defaults(agent: dict) -> dict:
-    """SLM Lab v5: the critics use agent.net's settings unless agent.critic_net is given."""
+    """The critics use agent.net's settings unless agent.critic_net is given."""
     if "critic_net" in agent:
         return agent
     return {**agent, "critic_net": copy.deepcopy(agent.get("net"))}
 
 
 def check(spec: dict, env: EnvDescription) -> None:
+    algo = spec["agent"]["algorithm"]
+    want = "Categorical" if env.discrete else "Normal"
+    if algo["action_pdtype"] not in ("default", want):
+        raise SpecError(
+            f"agent.algorithm.action_pdtype = {algo['action_pdtype']} does not fit {env.name}'s actions — use"
+            f" default or {want}"
+        )
+    target = algo["target_entropy"]
+    if target != "auto" and (isinstance(target, bool) or not isinstance(target, (int, float))):
+        raise SpecError(f"agent.algorithm.target_entropy must be auto or a number, got {target!r}")
     off_policy.check_replay(spec, env)
 
 
@@ -142,48 +151,50 @@ def configure(spec: dict, env: VecEnv) -> tuple[Static, HParams]:
     algo, net, critic_net, memory = agent["algorithm"], agent["net"], agent["critic_net"], agent["memory"]
     if env.discrete:
         actor = PolicyNet(make_body(net, env.obs_shape), num_actions=env.num_actions, action_dim=None)
-        critic = QNet(make_body(critic_net, env.obs_shape), env.num_actions)
-        target_entropy = DISCRETE_TARGET_ENTROPY_RATIO * float(np.log(env.num_actions))
+        critic = QNet(make_body(critic_net, env.obs_shape, "agent.critic_net"), env.num_actions)
+        auto_entropy = DISCRETE_TARGET_ENTROPY_RATIO * float(np.log(env.num_actions))
     else:
         actor = SquashedGaussianPolicyNet(make_body(net, env.obs_shape), env.action_dim)
-        critic = StateActionQNet(make_body(critic_net, (env.obs_shape[0] + env.action_dim,)), env.action_dim)
-        target_entropy = -float(env.action_dim)
-    settings = ReplaySettings.from_spec(spec, env)
+        critic_obs = (env.obs_shape[0] + env.action_dim,)
+        critic = StateActionQNet(make_body(critic_net, critic_obs, "agent.critic_net"), env.action_dim)
+        auto_entropy = -float(env.action_dim)
+    settings = ReplaySettings.from_spec(
+        spec, env, start_default=max(WARMUP_FRAMES, memory["batch_size"]), iter_default=env.num_envs
+    )
+    frames_per_training = algo["training_frequency"] * env.num_envs
     max_frame = spec["env"]["max_frame"]
-    grad_steps = settings.trained_updates(env.num_envs, max_frame) * algo["training_iter"]
+    target = algo["target_entropy"]
     static = Static(
         env=env,
         actor=actor,
         critic=critic,
         replay=settings,
-        target_entropy=target_entropy,
-        actor_optim=OptimSettings.from_spec(net, grad_steps),
-        critic_optim=OptimSettings.from_spec(critic_net, grad_steps),
+        target_entropy=auto_entropy if target == "auto" else float(target),
+        policy_delay=algo["policy_delay"],
+        polyak=critic_net["update_type"] == "polyak",
+        update_frequency=critic_net["update_frequency"],
+        log_alpha_range=(algo["log_alpha_min"], algo["log_alpha_max"]),
+        loss=Loss.from_spec(net["loss_spec"]),
+        actor_optim=OptimSettings.from_spec(
+            net, net["optim_spec"], settings.training_iter, frames_per_training, max_frame
+        ),
+        critic_optim=OptimSettings.from_spec(
+            critic_net, critic_net["optim_spec"], settings.training_iter, frames_per_training, max_frame
+        ),
     )
     f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    actor_lr = spec_lr(net["optim_spec"], "agent.net.optim_spec")
     hp = HParams(
-        actor_lr=f32(net["optim_spec"]["lr"]),
-        critic_lr=f32(critic_net["optim_spec"]["lr"]),
+        actor_lr=f32(actor_lr),
+        critic_lr=f32(spec_lr(critic_net["optim_spec"], "agent.critic_net.optim_spec")),
+        alpha_lr=f32(algo["alpha_lr"] or actor_lr),
         gamma=f32(algo["gamma"]),
         polyak_coef=f32(critic_net["polyak_coef"]),
         actor_max_grad_norm=f32(net["clip_grad_val"] or 0.0),
         critic_max_grad_norm=f32(critic_net["clip_grad_val"] or 0.0),
-        replay=off_policy.replay_hparams(memory, max_frame),
+        replay=off_policy.replay_hparams(memory),
     )
     return static, hp
-
-
-def _actor_tx(static: Static, hp: HParams) -> optax.GradientTransformation:
-    return static.actor_optim.make(hp.actor_lr, hp.actor_max_grad_norm)
-
-
-def _critic_tx(static: Static, hp: HParams) -> optax.GradientTransformation:
-    return static.critic_optim.make(hp.critic_lr, hp.critic_max_grad_norm)
-
-
-def _alpha_tx(static: Static, hp: HParams) -> optax.GradientTransformation:
-    settings = static.actor_optim
-    return make_optimizer(settings.name, hp.actor_lr, settings.eps, None, settings.lr_decay_steps)
 
 
 def init(static: Static, key: jax.Array, hp: HParams) -> SACState:
@@ -197,9 +208,9 @@ def init(static: Static, key: jax.Array, hp: HParams) -> SACState:
     return SACState(
         params=params,
         log_alpha=log_alpha,
-        actor_opt=_actor_tx(static, hp).init(params["net"]),
-        critic_opt=_critic_tx(static, hp).init(critic),
-        alpha_opt=_alpha_tx(static, hp).init(log_alpha),
+        actor_opt=soft_q.actor_tx(static, hp).init(params["net"]),
+        critic_opt=jax.vmap(soft_q.critic_tx(static, hp).init)(critic),
+        alpha_opt=soft_q.alpha_tx(static, hp).init(log_alpha),
         memory=off_policy.empty_memory(static, obs[0]),
         env_state=env_state,
         obs=obs,
@@ -214,15 +225,14 @@ def act(
     static: Static, hp: HParams, params: dict, obs: jax.Array, key: jax.Array, explore: bool
 ) -> jax.Array:
     """Actions [E, ...] for observations [E, *obs_shape]: sampled when exploring; else the argmax of the
-    logits, or the squashed mean low + (tanh(mean) + 1) (high - low) / 2."""
-    env = static.env
+    logits, or tanh(mean) in [-1, 1]."""
     policy_out = static.actor.apply(params["net"], obs)
-    if env.discrete:
+    if static.env.discrete:
         return jax.random.categorical(key, policy_out) if explore else jnp.argmax(policy_out, -1)
     mean, log_std = policy_out
     if explore:
-        return distributions.squashed_gaussian_sample(key, mean, log_std, env.action_low, env.action_high)[0]
-    return distributions.squash(mean, env.action_low, env.action_high)
+        return distributions.squashed_gaussian_sample(key, mean, log_std)[0]
+    return jnp.tanh(mean)
 
 
 def nets(params: dict) -> dict:
@@ -252,74 +262,30 @@ def choose_action(static: Static, state: SACState, action_key: jax.Array, random
         random_action = jax.random.randint(random_key, (env.num_envs,), 0, env.num_actions)
     else:
         random_action = jax.random.uniform(
-            random_key, (env.num_envs, env.action_dim), minval=env.action_low, maxval=env.action_high
+            random_key, (env.num_envs, env.action_dim), minval=-1.0, maxval=1.0
         )
     return jnp.where(state.frame < static.replay.training_start_step, random_action, policy_action)
 
 
-def gradient_step(static: Static, state: SACState, learned: Learned, key: jax.Array) -> tuple[Learned, dict]:
-    """One step on a fresh batch: critics, then actor, then temperature, then targets."""
-    hp = state.hp
-    batch_key, target_key, actor_key = jax.random.split(key, 3)
-    memory = off_policy.memory_at(state, learned)
-    batch, index, weight = replay.sample(
-        memory, batch_key, static.replay.batch_size, hp.replay.beta(state.frame)
-    )
-    trainable = learned.trainable
-    params, alpha = trainable.params, jnp.exp(trainable.log_alpha)
-
-    (q_loss, abs_td), grads = jax.value_and_grad(soft_q.critic_loss, argnums=1, has_aux=True)(
-        static, params["critic"], params, alpha, batch, weight, hp.gamma, target_key
-    )
-    critic, critic_opt = apply_gradients(
-        _critic_tx(static, hp), grads, trainable.critic_opt, params["critic"]
-    )
-
-    (pi_loss, log_prob), grads = jax.value_and_grad(soft_q.actor_loss, argnums=1, has_aux=True)(
-        static, params["net"], critic, alpha, batch.obs, actor_key
-    )
-    actor, actor_opt = apply_gradients(_actor_tx(static, hp), grads, trainable.actor_opt, params["net"])
-
-    temperature_loss, grad = jax.value_and_grad(soft_q.alpha_loss)(
-        trainable.log_alpha, log_prob, static.target_entropy
-    )
-    log_alpha, alpha_opt = apply_gradients(
-        _alpha_tx(static, hp), grad, trainable.alpha_opt, trainable.log_alpha
-    )
-
-    target = off_policy.polyak(params["target_critic"], critic, hp.polyak_coef)
-    learned = learned.replace(
-        trainable=Trainable(
-            params={"net": actor, "critic": critic, "target_critic": target},
-            log_alpha=log_alpha,
-            actor_opt=actor_opt,
-            critic_opt=critic_opt,
-            alpha_opt=alpha_opt,
-        )
-    )
-    learned = off_policy.write_priorities(static, learned, memory, index, abs_td, hp.replay)
-    return learned, {"loss": q_loss + pi_loss + temperature_loss, "entropy": -log_prob.mean()}
-
-
-def _trainable(state: SACState) -> Trainable:
+def _trainable(state: SACState) -> soft_q.Trainable:
     """The trainable part of the state as it is now."""
-    return Trainable(state.params, state.log_alpha, state.actor_opt, state.critic_opt, state.alpha_opt)
+    return soft_q.Trainable(state.params, state.log_alpha, state.actor_opt, state.critic_opt, state.alpha_opt)
 
 
 def train(static: Static, state: SACState) -> Learned:
-    """`training_iter` gradient steps; the metrics are their means."""
-    start = Learned(_trainable(state), state.memory.priority, state.memory.max_priority, {})
+    """`training_iter` gradient steps; the metrics are the last step's, as SLM Lab logs them."""
+    steps = state.opt_step + jnp.arange(static.replay.training_iter)
     learned, metrics = jax.lax.scan(
-        lambda learned, key: gradient_step(static, state, learned, key),
-        start,
-        jax.random.split(state.key, static.replay.training_iter),
+        lambda learned, xs: soft_q.gradient_step(static, state, learned, xs),
+        off_policy.learned_start(state, _trainable(state), {}),
+        (jax.random.split(state.key, static.replay.training_iter), steps),
     )
-    return learned.replace(metrics=jax.tree.map(jnp.mean, metrics))
+    return learned.replace(metrics=jax.tree.map(lambda m: m[-1], metrics))
 
 
 def update(static: Static, state: SACState) -> tuple[SACState, StepMetrics]:
-    """One SAC iteration: collect into the memory, then train (from training_start_step). Metrics are
-    scalars for the session DataFrame; loss and entropy are NaN before training starts."""
+    """One SAC iteration: collect into the memory, then train (once the memory holds training_start_step
+    frames). Metrics are scalars for the session DataFrame; loss and entropy are NaN before training."""
     state, learned, _ = off_policy.update(
         static,
         state,
@@ -343,7 +309,7 @@ def update(static: Static, state: SACState) -> tuple[SACState, StepMetrics]:
 
 
 ALGORITHM = Algorithm(
-    name="SAC",
+    name="SoftActorCritic",
     schema={
         "algorithm": ALGORITHM_SCHEMA,
         "net": NET_SCHEMA,

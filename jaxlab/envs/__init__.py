@@ -8,6 +8,8 @@ import functools
 from dataclasses import dataclass
 
 from jaxlab.envs.wrappers import (
+    NORM_CLIP,
+    RECENT_EPISODES,
     EpisodeStats,
     RunningMeanStd,
     Step,
@@ -16,7 +18,7 @@ from jaxlab.envs.wrappers import (
     first_episode_returns,
     normalize_obs,
 )
-from jaxlab.schema import REQUIRED, Field, flag, integer
+from jaxlab.schema import REQUIRED, Field, SpecError, anything, flag, integer, real
 
 # The ids whose gymnasium env is the same env (enjoy replays a policy there, and draws it).
 GYMNASIUM_TWINS = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0")
@@ -44,9 +46,38 @@ ENV_SCHEMA = {
     "name": Field(REQUIRED, "str"),
     "num_envs": integer(4, 1),
     "max_frame": integer(REQUIRED, 1),
+    "max_t": integer(None, 1, nullable=True),  # the episode's time limit; null: the env's own
     "normalize_obs": flag(False),
     "normalize_reward": flag(False),
+    "clip_obs": real(None, 0.0, low_open=True, nullable=True),  # null: 10 when normalize_obs, else none
+    "clip_reward": anything(),  # a bound c (+-c) or [low, high]; null: 10 when normalize_reward, else none
 }
+
+
+def reward_clip(env_spec: dict) -> tuple[float, float] | None:
+    """The reward clip of an env section, as SLM Lab's ClipReward reads clip_reward."""
+    value = env_spec.get("clip_reward")
+    if value is None:
+        return (-NORM_CLIP, NORM_CLIP) if env_spec["normalize_reward"] else None
+    numbers = (
+        value if isinstance(value, list) else [-value, value] if isinstance(value, (int, float)) else None
+    )
+    if (
+        isinstance(value, bool)
+        or numbers is None
+        or len(numbers) != 2
+        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in numbers)
+        or numbers[0] >= numbers[1]
+    ):
+        raise SpecError(f"env.clip_reward must be a bound c > 0 or [low, high], got {value!r}")
+    return float(numbers[0]), float(numbers[1])
+
+
+def obs_clip(env_spec: dict) -> float | None:
+    """The observation clip of an env section (SLM Lab's ClipObservation)."""
+    if env_spec.get("clip_obs") is not None:
+        return float(env_spec["clip_obs"])
+    return NORM_CLIP if env_spec["normalize_obs"] else None
 
 
 def env_name_problem(name: str) -> str | None:
@@ -89,18 +120,26 @@ def describe(name: str) -> EnvDescription:
     )
 
 
-def make(env_spec: dict, gamma: float = 0.99, num_envs: int | None = None, normalize: bool = True) -> VecEnv:
+def make(
+    env_spec: dict,
+    gamma: float = 0.99,
+    num_envs: int | None = None,
+    normalize: bool = True,
+    history: int = RECENT_EPISODES,
+) -> VecEnv:
     """Build the vectorised env of one session from the spec's `env` section.
 
     `gamma` sets the discount of the running return used by reward normalisation. Evaluation and
     the random baseline build other copies: `num_envs` overrides the spec's, and `normalize=False`
-    keeps raw observations and rewards.
+    keeps raw observations and rewards. `history`: the finished episodes its statistics keep.
     """
     import gymnax
 
     if problem := env_name_problem(env_spec["name"]):
         raise ValueError(problem)
     env, env_params = gymnax.make(env_spec["name"])
+    if env_spec.get("max_t") is not None:
+        env_params = env_params.replace(max_steps_in_episode=env_spec["max_t"])
     return VecEnv(
         env,
         env_params,
@@ -108,10 +147,23 @@ def make(env_spec: dict, gamma: float = 0.99, num_envs: int | None = None, norma
         normalize_obs=normalize and env_spec["normalize_obs"],
         normalize_reward=normalize and env_spec["normalize_reward"],
         gamma=gamma,
+        obs_clip=obs_clip(env_spec) if normalize else None,
+        reward_clip=reward_clip(env_spec) if normalize else None,
+        history=history,
     )
 
 
 RANDOM_BASELINE_EPISODES = 100
+
+
+def uniform_actions(env: VecEnv, key, count: int):
+    """`count` uniform random actions: over the actions (discrete), in [-1, 1] (continuous: the env rescales
+    them to its bounds)."""
+    import jax
+
+    if env.discrete:
+        return jax.random.randint(key, (count,), 0, env.num_actions)
+    return jax.random.uniform(key, (count, env.action_dim), minval=-1.0, maxval=1.0)
 
 
 def random_baseline(env_spec: dict, seed: int = 0) -> float:
@@ -119,11 +171,7 @@ def random_baseline(env_spec: dict, seed: int = 0) -> float:
     import jax
 
     env = make(env_spec, num_envs=RANDOM_BASELINE_EPISODES, normalize=False)
-    space = env.env.action_space(env.env_params)
-
-    def uniform(_obs, key):
-        return jax.vmap(space.sample)(jax.random.split(key, env.num_envs))
-
+    uniform = lambda _obs, key: uniform_actions(env, key, env.num_envs)  # noqa: E731
     returns = jax.jit(lambda key: first_episode_returns(env, key, uniform))(jax.random.PRNGKey(seed))
     return float(returns.mean())
 
@@ -132,6 +180,7 @@ __all__ = [
     "ENV_IDS",
     "ENV_SCHEMA",
     "GYMNASIUM_TWINS",
+    "RECENT_EPISODES",
     "EnvDescription",
     "EpisodeStats",
     "RunningMeanStd",
@@ -143,5 +192,8 @@ __all__ = [
     "first_episode_returns",
     "make",
     "normalize_obs",
+    "obs_clip",
     "random_baseline",
+    "reward_clip",
+    "uniform_actions",
 ]

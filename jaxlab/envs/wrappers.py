@@ -1,10 +1,12 @@
-"""A vectorised gymnax env with episode statistics, normalisation and action clipping.
+"""A vectorised gymnax env with episode statistics, normalisation, clipping and action rescaling.
 
 gymnax 1.x already auto-resets inside `step` and returns `terminated` and `truncated` apart, with
 the pre-reset observation in `info["final_observation"]`. This wrapper runs `num_envs` copies of
 one session, keeps the raw episode returns that the DataFrames report (a ring of the last 100
 finished episodes and a counter), and optionally normalises observations and rewards with
-running statistics kept in its state, so everything stays a pure function of the state.
+running statistics kept in its state, so everything stays a pure function of the state. In SLM Lab's
+order: continuous actions come in [-1, 1] and are rescaled to the env's bounds (RescaleAction), then clipped
+to them; observations are normalised then clipped to +-clip_obs; rewards are scaled then clipped.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from flax import struct
 
 RECENT_EPISODES = 100  # total_reward is the mean return of the last <= 100 finished episodes
-NORM_CLIP = 10.0
+NORM_CLIP = 10.0  # SLM Lab's clip_obs / clip_reward when normalising and the spec gives none
 NORM_EPS = 1e-8
 
 
@@ -45,27 +47,67 @@ class RunningMeanStd:
 
 @struct.dataclass
 class EpisodeStats:
-    """Raw (un-normalised) returns of one session's envs."""
+    """Raw (un-normalised) returns of one session's envs: a ring of the last finished episodes' returns and
+    the vector step each finished at. The ring holds RECENT_EPISODES, or more (`VecEnv.history`) when the
+    DataFrame needs total_reward at frames inside an update (`mean_return_at`)."""
 
     episode_return: jax.Array  # [E] return so far of each env's running episode
-    recent_returns: jax.Array  # [100] last finished episode returns, ring buffer, NaN until filled
+    recent_returns: jax.Array  # [history] last finished episode returns, ring buffer, NaN until filled
+    finish_steps: jax.Array  # [history] int32: the vector step (1-based) each of them finished at
     episodes: jax.Array  # [] int32, episodes finished so far over all envs
+    steps: jax.Array  # [] int32, vector steps so far
+
+    @classmethod
+    def create(cls, num_envs: int, history: int) -> EpisodeStats:
+        return cls(
+            episode_return=jnp.zeros(num_envs),
+            recent_returns=jnp.full(history, jnp.nan),
+            finish_steps=jnp.zeros(history, jnp.int32),
+            episodes=jnp.zeros((), jnp.int32),
+            steps=jnp.zeros((), jnp.int32),
+        )
 
     def record(self, reward: jax.Array, done: jax.Array) -> EpisodeStats:
         episode_return = self.episode_return + reward
+        history = self.recent_returns.shape[0]
         # Finished episodes go into the ring in env order; unfinished ones scatter out of bounds (dropped).
         rank = jnp.cumsum(done) - 1
-        slot = jnp.where(done, (self.episodes + rank) % RECENT_EPISODES, RECENT_EPISODES)
-        recent = self.recent_returns.at[slot].set(episode_return, mode="drop")
+        slot = jnp.where(done, (self.episodes + rank) % history, history)
+        steps = self.steps + 1
         return EpisodeStats(
             episode_return=jnp.where(done, 0.0, episode_return),
-            recent_returns=recent,
+            recent_returns=self.recent_returns.at[slot].set(episode_return, mode="drop"),
+            finish_steps=self.finish_steps.at[slot].set(steps, mode="drop"),
             episodes=self.episodes + done.sum(dtype=jnp.int32),
+            steps=steps,
         )
 
     def mean_recent_return(self) -> jax.Array:
         """Mean of the last <= 100 finished returns; NaN before the first episode ends."""
-        return jnp.nanmean(self.recent_returns)
+        return self.mean_return_at(self.steps)
+
+    def _numbers(self) -> tuple[jax.Array, jax.Array]:
+        """The episode number each slot holds (the newest, episodes - 1, is in slot (episodes - 1) % history)
+        and whether it holds one."""
+        history = self.recent_returns.shape[0]
+        number = self.episodes - 1 - (self.episodes - 1 - jnp.arange(history)) % history
+        return number, number >= 0
+
+    def episodes_at(self, step: jax.Array) -> jax.Array:
+        """Episodes finished by vector step `step` (a step since which at most `history` episodes
+        finished)."""
+        _, held = self._numbers()
+        return self.episodes - (held & (self.finish_steps > step)).sum()
+
+    def mean_return_at(self, step: jax.Array) -> jax.Array:
+        """Mean of the last <= 100 returns of the episodes finished by vector step `step` (NaN before the
+        first), for a step since which at most history - 100 episodes finished."""
+        if self.recent_returns.shape[0] == RECENT_EPISODES:
+            return jnp.nanmean(self.recent_returns)  # the step is now: the ring holds just the last 100
+        number, held = self._numbers()
+        chosen = held & (self.finish_steps <= step) & (number >= self.episodes_at(step) - RECENT_EPISODES)
+        total = jnp.where(chosen, self.recent_returns, 0.0).sum()
+        return jnp.where(chosen.any(), total / jnp.maximum(chosen.sum(), 1), jnp.nan)
 
 
 @struct.dataclass
@@ -95,11 +137,12 @@ class Step:
     final_obs: jax.Array  # pre-reset observation of the step, normalised like obs
 
 
-def normalize_obs(obs: jax.Array, obs_stats: RunningMeanStd | None) -> jax.Array:
-    """Normalise observations with fixed statistics (identity when there are none)."""
-    if obs_stats is None:
-        return obs
-    return jnp.clip((obs - obs_stats.mean) / jnp.sqrt(obs_stats.var + NORM_EPS), -NORM_CLIP, NORM_CLIP)
+def normalize_obs(obs: jax.Array, obs_stats: RunningMeanStd | None, clip: float | None = None) -> jax.Array:
+    """Normalise observations with fixed statistics (none: as they are), then clip them to +-clip (None: no
+    clip)."""
+    if obs_stats is not None:
+        obs = (obs - obs_stats.mean) / jnp.sqrt(obs_stats.var + NORM_EPS)
+    return obs if clip is None else jnp.clip(obs, -clip, clip)
 
 
 class VecEnv:
@@ -113,9 +156,14 @@ class VecEnv:
         normalize_obs: bool = False,
         normalize_reward: bool = False,
         gamma: float = 0.99,
+        obs_clip: float | None = None,
+        reward_clip: tuple[float, float] | None = None,
+        history: int = RECENT_EPISODES,
     ):
         self.env, self.env_params, self.num_envs = env, env_params, num_envs
         self.normalize_obs, self.normalize_reward, self.gamma = normalize_obs, normalize_reward, gamma
+        self.obs_clip, self.reward_clip = obs_clip, reward_clip
+        self.history = history  # finished episodes the stats keep (EpisodeStats)
         space = env.action_space(env_params)
         self.discrete = hasattr(space, "n")
         self.num_actions = int(space.n) if self.discrete else None
@@ -146,6 +194,9 @@ class VecEnv:
             self.normalize_obs,
             self.normalize_reward,
             self.gamma if self.normalize_reward else None,
+            self.obs_clip,
+            self.reward_clip,
+            self.history,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -180,15 +231,17 @@ class VecEnv:
             if self.normalize_reward
             else None
         )
-        stats = EpisodeStats(
-            episode_return=jnp.zeros(self.num_envs),
-            recent_returns=jnp.full(RECENT_EPISODES, jnp.nan),
-            episodes=jnp.zeros((), jnp.int32),
+        stats = EpisodeStats.create(self.num_envs, self.history)
+        return normalize_obs(obs, obs_stats, self.obs_clip), VecEnvState(
+            env_state, stats, obs_stats, reward_norm
         )
-        return normalize_obs(obs, obs_stats), VecEnvState(env_state, stats, obs_stats, reward_norm)
 
-    def clip_action(self, action: jax.Array) -> jax.Array:
-        return action if self.discrete else jnp.clip(action, self.action_low, self.action_high)
+    def to_env_action(self, action: jax.Array) -> jax.Array:
+        """A policy's action as the env takes it: continuous ones from [-1, 1] to [low, high], clipped."""
+        if self.discrete:
+            return action
+        scaled = self.action_low + (action + 1.0) * 0.5 * (self.action_high - self.action_low)
+        return jnp.clip(scaled, self.action_low, self.action_high)
 
     def _step_one(self, key: jax.Array, env_state: Any, action: jax.Array):
         obs, env_state, reward, terminated, truncated, info = self.env.step(
@@ -207,7 +260,7 @@ class VecEnv:
     def step(self, key: jax.Array, state: VecEnvState, action: jax.Array) -> tuple[VecEnvState, Step]:
         keys = jax.random.split(key, self.num_envs)
         obs, env_state, reward, terminated, truncated, final_obs = jax.vmap(self._step_one)(
-            keys, state.env_state, self.clip_action(action)
+            keys, state.env_state, self.to_env_action(action)
         )
         terminated, truncated = terminated.astype(bool), truncated.astype(bool) & ~terminated.astype(bool)
         done = terminated | truncated
@@ -220,15 +273,17 @@ class VecEnv:
         if reward_norm is not None:
             discounted = reward_norm.discounted_return * self.gamma + reward
             return_stats = reward_norm.stats.update(discounted)
-            learn_reward = jnp.clip(reward / jnp.sqrt(return_stats.var + NORM_EPS), -NORM_CLIP, NORM_CLIP)
+            learn_reward = reward / jnp.sqrt(return_stats.var + NORM_EPS)
             reward_norm = RewardNormState(jnp.where(done, 0.0, discounted), return_stats)
+        if self.reward_clip is not None:
+            learn_reward = jnp.clip(learn_reward, *self.reward_clip)
 
         step = Step(
-            obs=normalize_obs(obs, obs_stats),
+            obs=normalize_obs(obs, obs_stats, self.obs_clip),
             reward=learn_reward,
             terminated=terminated,
             truncated=truncated,
-            final_obs=normalize_obs(final_obs, obs_stats),
+            final_obs=normalize_obs(final_obs, obs_stats, self.obs_clip),
         )
         return VecEnvState(env_state, stats, obs_stats, reward_norm), step
 
@@ -241,13 +296,18 @@ EVAL_STEPS_PER_ITERATION = 4
 
 
 def first_episode_returns(
-    env: VecEnv, key: jax.Array, policy, obs_stats: RunningMeanStd | None = None
+    env: VecEnv,
+    key: jax.Array,
+    policy,
+    obs_stats: RunningMeanStd | None = None,
+    obs_clip: float | None = None,
 ) -> jax.Array:
     """Raw return of the first episode of each of `env.num_envs` copies under `policy(obs, key) -> action`.
 
     Copies that finish early keep stepping (auto-reset) but their later rewards are not counted; the
     loop ends when all have finished, or at the env's time limit. `obs_stats` normalises what the
-    policy sees (frozen statistics from training); the env itself must not normalise.
+    policy sees (frozen statistics from training) and `obs_clip` clips it, as in training; the env itself
+    must not normalise. Continuous actions are the policy's, in [-1, 1].
     """
     reset_key, loop_key = jax.random.split(key)
     obs, state = env.reset(reset_key)
@@ -260,7 +320,7 @@ def first_episode_returns(
     def step(carry):
         t, obs, state, returns, finished, key = carry
         key, action_key, step_key = jax.random.split(key, 3)
-        action = policy(normalize_obs(obs, obs_stats), action_key)
+        action = policy(normalize_obs(obs, obs_stats, obs_clip), action_key)
         state, out = env.step(step_key, state, action)
         returns = returns + jnp.where(finished, 0.0, out.reward)
         return t + 1, out.obs, state, returns, finished | out.terminated | out.truncated, key

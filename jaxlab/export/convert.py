@@ -1,10 +1,11 @@
-"""Flax linen params (nested dicts of numpy arrays) -> a flat PyTorch-style `state_dict`.
+"""Flax linen params (nested dicts of numpy arrays) -> a flat PyTorch `state_dict`.
 
-Key names (the torch modules of `jaxlab.export` use the same):
-    flax  params/body/body_{i}/{kernel,bias}   ->  body.{i}.{weight,bias}        Linear: kernel.T
-    flax  params/body/conv_{i}/{kernel,bias}   ->  conv.{i}.{weight,bias}        Conv2d: HWIO -> OIHW
-    flax  params/policy_head, params/value_head ->  policy_head.*, value_head.*
-    flax  params/log_std                        ->  log_std
+The Flax layers are named by their PyTorch keys already (`jaxlab.algos.networks`): a key is the path of
+names below the network, without the `body` submodule's level, and the leaf's PyTorch name:
+    Dense   kernel [in, out] -> weight [out, in], bias
+    Conv    kernel [h, w, in, out] -> weight [out, in, h, w], bias
+    LayerNorm scale -> weight, bias
+    a parameter (log_std) keeps its name
 """
 
 from __future__ import annotations
@@ -13,16 +14,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-
-def _layer_name(flax_name: str) -> str:
-    kind, _, index = flax_name.rpartition("_")
-    return f"{kind}.{index}" if index.isdigit() else flax_name
+LEAF_NAMES = {"kernel": "weight", "scale": "weight", "bias": "bias"}
 
 
-def _tensor(path: tuple[str, ...], leaf: np.ndarray) -> np.ndarray:
+def _tensor(leaf_name: str, leaf: np.ndarray) -> np.ndarray:
     leaf = np.asarray(leaf, dtype=np.float32)
-    if path[-1] == "kernel":
-        # Dense [in, out] -> [out, in]; Conv [h, w, in, out] -> [out, in, h, w].
+    if leaf_name == "kernel":
         leaf = leaf.T if leaf.ndim == 2 else np.transpose(leaf, (3, 2, 0, 1))
     return np.ascontiguousarray(leaf)
 
@@ -36,9 +33,8 @@ def flax_to_state_dict(variables: Mapping) -> dict[str, np.ndarray]:
             if isinstance(child, Mapping):
                 walk(child, (*path, key))
                 continue
-            names = [_layer_name(p) for p in path if p != "body"]  # the Body submodule is flattened
-            leaf_name = {"kernel": "weight", "bias": "bias"}.get(key, key)
-            out[".".join([*names, leaf_name])] = _tensor((*path, key), child)
+            names = path[1:] if path[:1] == ("body",) else path  # the Body submodule's own level goes
+            out[".".join([*names, LEAF_NAMES.get(key, key)])] = _tensor(key, child)
 
     walk(variables["params"], ())
     return out

@@ -19,6 +19,7 @@ from jaxlab.export.modules import (
     SquashedGaussianPolicyNet,
     ValueNet,
     build_network,
+    obs_clip,
 )
 from jaxlab.io.paths import MODEL_FILE_PATTERN, ModelFile
 
@@ -51,8 +52,8 @@ class Policy(nn.Module):
     Shapes for a batch (drop the leading B for one observation):
         policy(obs)         the deterministic action: [B] int64 for discrete action spaces (argmax of the
                             logits, or of the Q values of a Q network); [B, D] float32 for continuous ones
-                            (the Gaussian mean clipped to [low, high]; SAC's squashed mean
-                            low + (tanh(mean) + 1) (high - low) / 2)
+                            in the env's units: the policy's action a in [-1, 1] (the Gaussian mean, or SAC's
+                            tanh(mean)) as low + (a + 1) (high - low) / 2, clipped to [low, high]
         policy.output(obs)  the network's raw output: logits [B, A] of a categorical policy, Q values
                             [B, A] of a DQN-family Q network, (mean [B, D], log_std [B, D]) of a Gaussian
                             policy (mean unclipped; SAC's is the pre-tanh mean, its log_std state-dependent)
@@ -122,10 +123,10 @@ class Policy(nn.Module):
     def _action(self, out) -> torch.Tensor:
         if self.discrete:
             return torch.argmax(out, dim=-1)
-        mean = out[0]
-        if self.squashed:
-            return self.low + (torch.tanh(mean) + 1.0) * 0.5 * (self.high - self.low)
-        return torch.minimum(torch.maximum(mean, self.low), self.high)
+        # The policy acts in [-1, 1]; the env's bounds are that range rescaled (jaxlab.envs' to_env_action).
+        action = torch.tanh(out[0]) if self.squashed else out[0]
+        scaled = self.low + (action + 1.0) * 0.5 * (self.high - self.low)
+        return torch.minimum(torch.maximum(scaled, self.low), self.high)
 
     def _device(self) -> torch.device:
         for tensor in self.net.parameters():
@@ -263,11 +264,12 @@ def load_policy(path: str, with_critic: bool = False) -> Policy:
         )
     spec_path, spec = _read_spec(model, path)
     meta = spec["meta"]
-    normalize_obs = bool(spec.get("env", {}).get("normalize_obs", False))
+    env_spec = spec.get("env", {})
+    normalize_obs, clip = bool(env_spec.get("normalize_obs", False)), obs_clip(env_spec)
 
     def build(net: str) -> nn.Module:
         try:
-            return build_network(meta["networks"][net], meta["observation_shape"], normalize_obs)
+            return build_network(meta["networks"][net], meta["observation_shape"], normalize_obs, clip)
         except (KeyError, TypeError, ValueError) as error:
             raise ExportError(
                 f"{spec_path} describes a network jaxlab.export cannot build ({_brief(error)}) — "

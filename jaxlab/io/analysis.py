@@ -5,6 +5,7 @@ calls it on a folder later, so both give the same files. The metrics files follo
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 
@@ -95,3 +96,19 @@ def _cell(value: object) -> object:
 
 def write_figures(paths: RunPaths, figures: dict[str, Figure], png: bool) -> None:
     graphs.write_figures(figures, paths.graph(""), png)
+
+
+def run_curves(folder: str) -> tuple[dict, dict]:
+    """A run folder's first trial: its trial spec and its curves (`metrics.trial_curves`) from its trial
+    metrics; ValueError when the folder has none."""
+    paths = RunPaths.existing(folder)
+    trial_specs = paths.trial_specs()
+    if not trial_specs or not os.path.exists(paths.trial_metrics(0, scalar=False)):
+        raise ValueError(
+            f"{folder} has no trial metrics yet — let the run finish, or run jaxlab retro {folder}"
+        )
+    with open(trial_specs[0]) as f:
+        trial_spec = json.load(f)
+    with open(paths.trial_metrics(int(trial_spec["meta"]["trial"]), scalar=False)) as f:
+        local = json.load(f)["local"]
+    return trial_spec, metrics.trial_curves(local)

@@ -5,7 +5,7 @@ PNGs go through kaleido, which drives a Chrome/Chromium (Debian's `chromium` pac
 Kaleido spends ~0.2 s per call whatever the figure's size, so the PNGs of a trial are drawn as a
 tall sheet (each figure a subplot whose plot area, title, axes and legend sit exactly where they
 would in the standalone figure), cut into one PNG per figure. Without a browser the PNGs are skipped
-with one warning line and `python -m jaxlab.retro` can make them later.
+with one warning line and `jaxlab retro` can make them later.
 """
 
 from __future__ import annotations
@@ -187,6 +187,26 @@ def multi_trial_figures(name: str, series: dict[int, dict]) -> dict[str, Figure]
     return figures
 
 
+def comparison_figures(title: str, curves: dict[str, dict]) -> dict[str, Figure]:
+    """`jaxlab plot`'s graph of several runs (SLM Lab's `slm-lab plot`): each run's mean over sessions of the
+    returns' moving average, +-1 std, one colour per run, labelled by `curves`' keys."""
+    traces = []
+    for i, (label, run) in enumerate(curves.items()):
+        traces += band_traces(
+            run["frame"],
+            run["mean_total_reward_ma"],
+            run["std_total_reward_ma"],
+            label,
+            COLORS[i % len(COLORS)],
+        )
+    stem = f"{title.replace('/', '_')}_multi_trial_graph_mean_returns_ma_vs_frames"
+    return {
+        stem: styled(
+            traces, f"{title}: mean returns, 100-checkpoint moving average (eval)", "mean return (ma)"
+        )
+    }
+
+
 def browser_available() -> bool:
     """Whether kaleido can find a Chrome/Chromium to render PNGs with."""
     try:
@@ -333,7 +353,7 @@ class PngRenderer:
             if problem:
                 run_log.get().warning(
                     f"{problem}: graphs written as HTML only; install chromium and run "
-                    f"python -m jaxlab.retro {self.root} for the PNGs"
+                    f"jaxlab retro {self.root} for the PNGs"
                 )
         return self._ready
 

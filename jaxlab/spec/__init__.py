@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from jaxlab import algos, envs
-from jaxlab.schema import INT_MAX, REQUIRED_KEYS, SpecError, show, suggest, validate_section
+from jaxlab.schema import INT_MAX, REQUIRED_KEYS, Field, SpecError, show, suggest, validate_section
 from jaxlab.spec.common import META_SCHEMA, NAME_FIELD, RUNTIME_META_KEYS, check_name_and_env, check_relations
-from jaxlab.spec.files import apply_override, read_file
+from jaxlab.spec.files import apply_override, read_file, read_specs
 from jaxlab.spec.search_block import check_search
 
 __all__ = [
@@ -32,7 +32,8 @@ __all__ = [
 
 def schema_of(algorithm: algos.Algorithm) -> dict:
     """The whole schema of a spec of `algorithm`."""
-    return {"name": NAME_FIELD, "agent": algorithm.schema, "env": envs.ENV_SCHEMA, "meta": META_SCHEMA}
+    agent = {"name": Field(None, "str", nullable=True), **algorithm.schema}  # agent.name: SLM Lab's label
+    return {"name": NAME_FIELD, "agent": agent, "env": envs.ENV_SCHEMA, "meta": META_SCHEMA}
 
 
 def _algorithm_of(raw: dict) -> algos.Algorithm:
@@ -44,6 +45,16 @@ def _algorithm_of(raw: dict) -> algos.Algorithm:
     if not isinstance(algorithm, dict) or "name" not in algorithm:
         raise SpecError(f"agent.algorithm.name is required — every spec gives {', '.join(REQUIRED_KEYS)}")
     name = algorithm["name"]
+    if name in algos.NOT_YET:
+        raise SpecError(
+            f"agent.algorithm.name = {name} is SLM Lab's, not yet jaxlab's — jaxlab runs"
+            f" {', '.join(algos.ALGORITHMS)}"
+        )
+    if isinstance(name, str) and name in algos.LABELS:
+        raise SpecError(
+            f"agent.algorithm.name = {name} — SLM Lab's algorithm is called {algos.LABELS[name]}"
+            f" ({name} is a label for agent.name)"
+        )
     if not isinstance(name, str) or name not in algos.ALGORITHMS:  # a list is unhashable
         raise SpecError(
             f"agent.algorithm.name = {show(name)} is not a known algorithm"
@@ -72,13 +83,15 @@ def validate(raw: Any) -> dict:
     return spec
 
 
-def load(path: str, overrides: list[str] = ()) -> dict:
-    """Read, override, default and validate the spec at `path`. Runtime meta keys (a trial spec's) are
+def load(path: str, overrides: list[str] = (), name: str | None = None) -> dict:
+    """Read the spec `name` of the file at `path` (its only spec when None), fill its `${var}` placeholders
+    and apply the other `-s` overrides, then default and validate it. Runtime meta keys (a trial spec's) are
     dropped: they are what a run wrote, not settings."""
-    raw = read_file(path)
+    spec_file, rest = read_specs(path, overrides)
+    raw = spec_file.spec(name)
     if isinstance(raw.get("meta"), dict):
         raw["meta"] = {k: v for k, v in raw["meta"].items() if k not in RUNTIME_META_KEYS}
-    for assignment in overrides:
+    for assignment in rest:
         apply_override(raw, assignment)
     return validate(raw)
 

@@ -6,21 +6,30 @@ from __future__ import annotations
 
 import re
 
+from jaxlab.algos.layers import check_net
 from jaxlab.envs import EnvDescription, env_name_problem
-from jaxlab.schema import Field, SpecError, choice, integer, is_schedule, real, show
+from jaxlab.schema import Field, SpecError, anything, choice, integer, is_schedule, real, show
 
 META_SCHEMA = {
     "max_session": integer(4, 1),
     "max_trial": integer(1, 1),
-    "log_frequency": integer(2048, 1),
-    "eval_frequency": integer(20480, 1),
-    "rigorous_eval": integer(8, 0),
+    "log_frequency": integer(10_000, 1),  # SLM Lab's defaults
+    "eval_frequency": integer(10_000, 1),
+    # eval env copies (deterministic policy) at every eval_frequency frames; 0: the eval df is the train df
+    "rigorous_eval": integer(0, 0),
     "random_seed": integer(0, 0),
     # search mode: successive halving of trials in frames (ASHA's grace_period and reduction_factor); 0
     # frames: off
     "search_scheduler": {"grace_period": integer(0), "reduction_factor": integer(3, 2)},
     "search_backend": choice("local", "local", "ray"),
-    "search_resources": {"num_cpus": real(1.0, 0.0), "num_gpus": real(0.0, 0.0)},  # per Ray trial
+    # per Ray trial, in SLM Lab's form {cpu, gpu} or Ray's {num_cpus, num_gpus}
+    "search_resources": {
+        "cpu": real(None, 0.0, nullable=True),
+        "gpu": real(None, 0.0, nullable=True),
+        "num_cpus": real(1.0, 0.0),
+        "num_gpus": real(0.0, 0.0),
+    },
+    "distributed": anything(False),  # SLM Lab's Hogwild mode: only false here
 }
 NAME_FIELD = Field("jaxlab", "str")
 
@@ -71,10 +80,27 @@ def check_name_and_env(spec: dict) -> None:
         raise SpecError(problem)
 
 
+def trial_resources(meta: dict) -> dict[str, float]:
+    """A Ray trial's {"cpu": .., "gpu": ..} from meta.search_resources in either form."""
+    resources = meta["search_resources"]
+    return {
+        key: resources[key] if resources[key] is not None else resources[f"num_{key}s"]
+        for key in ("cpu", "gpu")
+    }
+
+
 def check_relations(spec: dict, env: EnvDescription) -> None:
     """The rules that span sections, for every algorithm."""
+    if spec["meta"]["distributed"] not in (False, None, "false", 0):
+        raise SpecError(
+            f"meta.distributed = {show(spec['meta']['distributed'])} is SLM Lab's Hogwild mode — jaxlab"
+            " already"
+            " runs meta.max_session sessions vmapped in one program; set distributed: false"
+        )
     for section in NET_SECTIONS:
         net = spec["agent"].get(section)
+        if net:
+            check_net(net, f"agent.{section}")
         if net and net["type"].endswith("ConvNet"):
             _check_conv(net["conv_hid_layers"], env, net["type"], f"agent.{section}")
     meta = spec["meta"]
@@ -95,7 +121,10 @@ def check_relations(spec: dict, env: EnvDescription) -> None:
             raise SpecError(
                 f"agent.algorithm.{key}.end_step must be greater than start_step for {sched['name']}"
             )
-        if sched["name"] == "rate_decay" and min(sched["start_val"], sched["end_val"]) <= 0:
+        if (
+            sched["name"] == "rate_decay"
+            and min(sched["start_val"], sched["end_val"] or sched["start_val"]) <= 0
+        ):
             raise SpecError(
                 f"agent.algorithm.{key}: rate_decay needs start_val and end_val > 0 — or use linear_decay"
             )
@@ -110,10 +139,12 @@ def _check_conv(layers: list, env: EnvDescription, net_type: str, section: str) 
             f" — use {mlp}"
         )
     size = min(env.obs_shape[:2])
-    for i, (_, kernel, stride) in enumerate(layers):
-        if kernel > size:
+    for i, layer in enumerate(layers):
+        _, kernel, stride, padding, dilation = [*layer, *(0, 1)[len(layer) - 3 :]]
+        reach = dilation * (kernel - 1) + 1
+        if reach > size + 2 * padding:
             raise SpecError(
                 f"{section}.conv_hid_layers[{i}] has kernel {kernel} but its input is only {size} pixels wide"
                 " — use smaller kernels or fewer layers"
             )
-        size = (size - kernel) // stride + 1
+        size = (size + 2 * padding - reach) // stride + 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from jaxlab.schema import SpecError, show, suggest
+from jaxlab.schema import Field, SpecError, show, suggest
 
 # SLM Lab's search block, `dotted.key__fn: args`, with Ray Tune's meaning of each function.
 SEARCH_FUNCTIONS = {
@@ -60,6 +60,8 @@ def check_search(raw: Any, schema: dict) -> dict[str, Any]:
             raise SpecError(f"{where}: only agent.* and env.* keys can be searched, not {show(parts[0])}")
         node = schema
         for depth, part in enumerate(parts):
+            if isinstance(node, Field) and node.kind == "section":
+                node = node.sub  # an optional section: search its keys as if it were given
             if not isinstance(node, dict) or part not in node:
                 known = list(node) if isinstance(node, dict) else []
                 raise SpecError(

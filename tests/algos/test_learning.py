@@ -4,7 +4,7 @@ policy's ~22 in every session. Each floor's comment gives what the sessions reac
 import pytest
 
 from tests.helpers import run_rows
-from tests.specs import tiny_dqn, tiny_pg_spec, tiny_sac, tiny_spec
+from tests.specs import tiny_dqn, tiny_pg_spec, tiny_sac, tiny_sarsa, tiny_spec
 
 
 def _ppo() -> dict:
@@ -40,15 +40,31 @@ def _sac() -> dict:
     return raw
 
 
+def _sarsa() -> dict:
+    """SLM Lab's sarsa_boltzmann_cartpole_arc at 40k frames."""
+    raw = tiny_sarsa(training_frequency=32, action_policy="boltzmann", action_pdtype="default")
+    raw["agent"]["algorithm"]["explore_var_spec"].update(end_val=0.05, end_step=15000)
+    raw["agent"]["net"].update(hid_layers=[128], hid_layers_activation="tanh", clip_grad_val=0.35)
+    raw["agent"]["net"]["optim_spec"] = {"name": "RMSprop", "lr": 0.0087}
+    raw["env"]["max_frame"] = 40_000
+    raw["meta"].update(log_frequency=2048, rigorous_eval=0)
+    return raw
+
+
 # (spec, floor on every session's last total_reward): the floors sit at about half of what the two sessions
 # reached when they were set (shown), far above the random policy's ~22, so that a real regression fails.
 FLOORS = {
-    "PPO": (_ppo(), 120),  # 235.4, 307.4
-    "A2C": (_pg({"name": "A2C", "training_frequency": 16}, 40_000), 50),  # 90.2, 92.9
-    "REINFORCE": (_pg({"name": "REINFORCE", "training_frequency": 64}, 40_000), 100),  # 215.0, 239.9
-    "DQN": (_dqn("DQN"), 80),  # 162.7, 169.3
-    "DoubleDQN": (_dqn("DoubleDQN"), 80),  # 158.0, 171.9
-    "SAC": (_sac(), 60),  # 115.3, 114.7
+    "PPO": (_ppo(), 140),  # 282.8, 301.0
+    "ActorCritic": (
+        _pg({"name": "ActorCritic", "lam": 0.95, "training_frequency": 16}, 40_000),
+        95,
+    ),  # 189.8, 194.5
+    "Reinforce": (_pg({"name": "Reinforce", "training_frequency": 64}, 40_000), 95),  # 191.7, 198.0
+    "VanillaDQN": (_dqn("VanillaDQN"), 80),  # 158.7, 162.7
+    "DQN": (_dqn("DQN"), 85),  # 171.7, 172.8 (SLM Lab v5's DQN is DoubleDQN: the same numbers)
+    "DoubleDQN": (_dqn("DoubleDQN"), 85),  # 171.7, 172.8
+    "SoftActorCritic": (_sac(), 60),  # 124.3, 133.4
+    "SARSA": (_sarsa(), 55),  # 112.6, 126.7
 }
 
 

@@ -31,9 +31,12 @@ PROBE_SPECS = {  # (agent section, updates of 8 envs)
         },
         150,
     ),
-    "A2C": ({"algorithm": {"name": "A2C", **ON_POLICY, "training_frequency": 8}, "net": NET}, 400),
-    "REINFORCE": (
-        {"algorithm": {"name": "REINFORCE", **ON_POLICY, "training_frequency": 8}, "net": NET},
+    "ActorCritic": (
+        {"algorithm": {"name": "ActorCritic", "lam": 0.95, **ON_POLICY, "training_frequency": 8}, "net": NET},
+        400,
+    ),
+    "Reinforce": (
+        {"algorithm": {"name": "Reinforce", **ON_POLICY, "training_frequency": 8}, "net": NET},
         400,
     ),
     "DQN": (
@@ -54,8 +57,27 @@ PROBE_SPECS = {  # (agent section, updates of 8 envs)
         },
         500,
     ),
-    "SAC": ({"algorithm": {"name": "SAC", **OFF_POLICY}, "memory": MEMORY, "net": NET}, 500),
+    "SoftActorCritic": (
+        {"algorithm": {"name": "SoftActorCritic", **OFF_POLICY}, "memory": MEMORY, "net": NET},
+        500,
+    ),
 }
+PROBE_SPECS["VanillaDQN"] = (
+    {**PROBE_SPECS["DQN"][0], "algorithm": {**PROBE_SPECS["DQN"][0]["algorithm"], "name": "VanillaDQN"}},
+    500,
+)
+PROBE_SPECS["SARSA"] = (
+    {
+        "algorithm": {
+            "name": "SARSA",
+            "gamma": GAMMA,
+            "training_frequency": 8,
+            "explore_var_spec": {"name": "linear_decay", "start_val": 1.0, "end_val": 0.05, "end_step": 2000},
+        },
+        "net": NET,
+    },
+    600,
+)
 PROBE_SPECS["DoubleDQN"] = (
     {**PROBE_SPECS["DQN"][0], "algorithm": {**PROBE_SPECS["DQN"][0]["algorithm"], "name": "DoubleDQN"}},
     500,
@@ -94,10 +116,10 @@ def answers(name: str, static, state, obs: list) -> tuple[np.ndarray, np.ndarray
     """(values [N, A] or [N], probabilities of each action [N, A]) at the observations."""
     obs = jnp.asarray(obs, jnp.float32)
     params = state.params
-    if name in ("DQN", "DoubleDQN"):
+    if name in ("VanillaDQN", "DQN", "DoubleDQN", "SARSA"):
         q = static.q_net.apply(params["net"], obs)
         return np.asarray(q), np.asarray(jax.nn.one_hot(q.argmax(-1), 2))
-    if name == "SAC":
+    if name == "SoftActorCritic":
         q = soft_q.twin_q(static, params["critic"], obs).min(0)
         return np.asarray(q), np.asarray(jax.nn.softmax(static.actor.apply(params["net"], obs)))
     probs = jax.nn.softmax(on_policy.policy(static, params, obs))
@@ -116,11 +138,11 @@ def over_actions(values: np.ndarray) -> np.ndarray:
 
 def soft_value(state, static, obs: list) -> np.ndarray:
     """SAC's soft state value sum_a pi(a) (min_i Q_i(s, a) - alpha log pi(a)) at the observations."""
-    q, probs = answers("SAC", static, state, obs)
+    q, probs = answers("SoftActorCritic", static, state, obs)
     return (probs * (q - np.exp(float(state.log_alpha)) * np.log(probs))).sum(-1)
 
 
-VALUE_LEARNERS = [name for name in PROBE_SPECS if name != "REINFORCE"]  # REINFORCE learns no value function
+VALUE_LEARNERS = [name for name in PROBE_SPECS if name != "Reinforce"]  # REINFORCE learns no value function
 
 
 @pytest.fixture(scope="module", params=list(PROBE_SPECS))
@@ -132,12 +154,12 @@ def test_the_rewarded_action_is_picked(probed):
     """Nearly always; for SAC, as often as its entropy target allows (the soft-optimal policy keeps an
     entropy of 0.6 log 2: the rewarded action with probability 0.85)."""
     name, static, states = probed
-    least = 0.75 if name == "SAC" else 0.9
+    least = 0.75 if name == "SoftActorCritic" else 0.9
     _, probs = answers(name, static, of_kind(states, "action"), [START])
     assert probs[0, 1] > least, probs
     _, probs = answers(name, static, of_kind(states, "observation_action"), [START, NEGATIVE])
     assert probs[0, 1] > least and probs[1, 0] > least, probs  # the action goes with the observation's sign
-    if name == "SAC":
+    if name == "SoftActorCritic":
         entropy = -(probs * np.log(probs)).sum(-1)
         np.testing.assert_allclose(entropy, static.target_entropy, atol=0.1)
 
@@ -162,7 +184,7 @@ def test_credit_reaches_the_earlier_step_and_truncation_bootstraps(probed):
     name, static, states = probed
     two_step, truncated = of_kind(states, "two_step"), of_kind(states, "truncation")
     if (
-        name == "SAC"
+        name == "SoftActorCritic"
     ):  # the soft Bellman equation holds at what it learned: the entropy terms add to the values
         later = soft_value(two_step, static, [LATER])
         q_start, _ = answers(name, static, two_step, [START])

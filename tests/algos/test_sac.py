@@ -1,6 +1,6 @@
-"""SAC: the critic, actor and temperature losses on hand-worked numbers (discrete actions, where the
-expectations over actions are exact), the target critics' polyak step, tiny runs of both action kinds, and
-its spec's critic_net."""
+"""SoftActorCritic: the critic, actor and temperature losses on hand-worked numbers (discrete actions, where
+the expectations over actions are exact), the target critics' polyak step and policy_delay, tiny runs of
+both action kinds, and its spec's critic_net."""
 
 import jax
 import jax.numpy as jnp
@@ -25,12 +25,12 @@ def discrete_sac():
 def twin(q1, q2) -> dict:
     """Params of the twin critics without hidden layers: Q_i(s, .) = their biases, for every s."""
     return {
-        "params": {"q_head": {"kernel": jnp.zeros((2, 4, 2)), "bias": jnp.asarray([q1, q2], jnp.float32)}}
+        "params": {"tails.0": {"kernel": jnp.zeros((2, 4, 2)), "bias": jnp.asarray([q1, q2], jnp.float32)}}
     }
 
 
 PARAMS = {  # pi = softmax([0, log 3]) = [0.25, 0.75]
-    "net": {"params": {"policy_head": {"kernel": jnp.zeros((4, 2)), "bias": jnp.asarray([0.0, LOG3])}}},
+    "net": {"params": {"tails.0": {"kernel": jnp.zeros((4, 2)), "bias": jnp.asarray([0.0, LOG3])}}},
     "critic": twin([2.0, 0.0], [3.0, 1.0]),
     "target_critic": twin([1.0, 2.0], [1.5, 1.0]),
 }
@@ -44,59 +44,57 @@ BATCH = replay.Transition(
 )
 
 
-def test_critic_loss_regresses_both_critics_onto_the_soft_bellman_target():
-    """V(s') = sum_a pi(a) (min_i Q'_i(s', a) - alpha log pi(a)) = 1 + alpha H (min Q' = [1, 1]); y = r +
-    gamma V(s') = 1 + 0.9 (1 + 0.5 H). Q_1(s, 0) = 2 and Q_2(s, 0) = 3: loss (2 - y)^2 + (3 - y)^2, and
-    PER's |td| is |min_i Q_i(s, 0) - y|."""
-    y = 1.0 + GAMMA * (1.0 + ALPHA * ENTROPY)
-    loss, abs_td = soft_q.critic_loss(
+def critic_loss(batch):
+    return soft_q.critic_loss(
         discrete_sac(),
         PARAMS["critic"],
         PARAMS,
         jnp.asarray(ALPHA),
-        BATCH,
+        batch,
         jnp.ones(1),
         jnp.asarray(GAMMA),
         None,
     )
+
+
+def test_critic_loss_regresses_both_critics_onto_the_soft_bellman_target():
+    """SLM Lab's discrete V(s') = sum_a pi(a) ((Q'_1 + Q'_2)(s', a) / 2 - alpha log pi(a)) = 0.25 * 1.25 +
+    0.75 * 1.5 + alpha H; y = r + gamma V(s'). Q_1(s, 0) = 2 and Q_2(s, 0) = 3: loss (2 - y)^2 + (3 - y)^2
+    (MSELoss each), and PER's |td| is |min_i Q_i(s, 0) - y|."""
+    y = 1.0 + GAMMA * (1.4375 + ALPHA * ENTROPY)
+    loss, (abs_td, q_before) = critic_loss(BATCH)
     np.testing.assert_allclose(loss, (2.0 - y) ** 2 + (3.0 - y) ** 2, rtol=1e-6)
     np.testing.assert_allclose(abs_td, [abs(2.0 - y)], rtol=1e-6)
-    terminal = BATCH.replace(terminated=jnp.asarray([True]))  # no bootstrap: y = r = 1
-    loss, _ = soft_q.critic_loss(
-        discrete_sac(),
-        PARAMS["critic"],
-        PARAMS,
-        jnp.asarray(ALPHA),
-        terminal,
-        jnp.ones(1),
-        jnp.asarray(GAMMA),
-        None,
-    )
+    np.testing.assert_allclose(q_before[:, 0], [[2.0, 0.0], [3.0, 1.0]])
+    loss, _ = critic_loss(BATCH.replace(terminated=jnp.asarray([True])))  # no bootstrap: y = r = 1
     np.testing.assert_allclose(loss, 1.0 + 4.0, rtol=1e-6)
 
 
-def test_actor_loss_is_the_expected_alpha_log_pi_minus_the_smaller_q():
-    """min_i Q_i(s, .) = [2, 0]: sum_a pi(a) (alpha log pi(a) - min Q) = -alpha H - 0.25 * 2."""
+def test_discrete_actor_loss_uses_the_critics_average_before_their_step():
+    """(Q_1 + Q_2)(s, .) / 2 = [2.5, 0.5] before the critics' step: sum_a pi(a) (alpha log pi(a) - Q) =
+    -alpha H - (0.25 * 2.5 + 0.75 * 0.5)."""
+    q_before = jnp.asarray([[[2.0, 0.0]], [[3.0, 1.0]]])
     loss, log_prob = soft_q.actor_loss(
-        discrete_sac(), PARAMS["net"], PARAMS["critic"], jnp.asarray(ALPHA), BATCH.obs, None
+        discrete_sac(), PARAMS["net"], PARAMS["critic"], q_before, jnp.asarray(ALPHA), BATCH.obs, None
     )
-    np.testing.assert_allclose(loss, -ALPHA * ENTROPY - 0.5, rtol=1e-6)
+    np.testing.assert_allclose(loss, -ALPHA * ENTROPY - 1.0, rtol=1e-6)
     np.testing.assert_allclose(log_prob, [-ENTROPY], rtol=1e-6)
 
 
 def test_the_temperature_falls_while_the_entropy_is_above_its_target():
-    """-log alpha (log pi + target): target 0.6 log 2 < H, so d loss / d log alpha = H - target > 0."""
+    """SLM Lab's -alpha (log pi + target): target 0.6 log 2 < H, so d loss / d log alpha = alpha (H - target)
+    > 0."""
     target = 0.6 * np.log(2.0)
     log_alpha = jnp.log(jnp.asarray(ALPHA))
     loss, grad = jax.value_and_grad(soft_q.alpha_loss)(log_alpha, jnp.asarray([-ENTROPY]), target)
-    np.testing.assert_allclose(loss, -np.log(ALPHA) * (-ENTROPY + target), rtol=1e-6)
-    np.testing.assert_allclose(grad, ENTROPY - target, rtol=1e-6)
+    np.testing.assert_allclose(loss, -ALPHA * (-ENTROPY + target), rtol=1e-6)
+    np.testing.assert_allclose(grad, ALPHA * (ENTROPY - target), rtol=1e-6)
     assert discrete_sac().target_entropy == pytest.approx(target)
 
 
 def test_one_update_moves_the_targets_by_polyak_averaging():
     raw = tiny_sac(training_start_step=0)
-    raw["agent"]["critic_net"] = {**raw["agent"]["net"], "polyak_coef": 0.25}
+    raw["agent"]["critic_net"] = {**raw["agent"]["net"], "update_type": "polyak", "polyak_coef": 0.25}
     _, built = built_from(raw)
     static = built.static
     state = sac.init(static, jax.random.PRNGKey(0), built.hp)
@@ -118,8 +116,8 @@ def test_one_update_moves_the_targets_by_polyak_averaging():
 def test_tiny_runs_train_from_training_start_step(raw):
     rows = run_rows(raw, [8])
     assert rows["frame"][-1].tolist() == [512, 512]
-    # Training starts at frame 64 (after the 16th vector step of 4 envs): 128 - 15 trained updates.
-    assert rows["opt_step"][-1].tolist() == [113 * raw["agent"]["algorithm"].get("training_iter", 1)] * 2
+    # Training starts once the memory holds more than 64 frames (the 17th vector step): 128 - 16 updates.
+    assert rows["opt_step"][-1].tolist() == [112 * raw["agent"]["algorithm"].get("training_iter", 1)] * 2
     assert (rows["alpha"][-1] < 1.0).all()  # the temperature learns (down from 1 here: the entropy is high)
     assert not np.allclose(rows["loss"][:, 0], rows["loss"][:, 1])  # sessions differ
 
@@ -134,3 +132,20 @@ def test_critic_net_defaults_to_net_and_can_differ():
     raw["agent"]["net"]["shared"] = True
     with pytest.raises(spec.SpecError, match=r"unknown key agent\.net\.shared"):
         spec.validate(raw)
+
+
+def test_policy_delay_holds_the_actor_and_targets_between_policy_steps():
+    """policy_delay 2: the first gradient step (0) moves the actor, the second (1) does not."""
+    raw = tiny_sac(training_start_step=0, policy_delay=2)
+    raw["agent"]["net"].update(update_type="polyak", polyak_coef=0.5)
+    _, built = built_from(raw)
+    static = built.static
+    step = jax.jit(lambda s: sac.update(static, s)[0])
+    first = step(sac.init(static, jax.random.PRNGKey(0), built.hp))
+    second = step(first)
+
+    def moved(a, b, key) -> bool:
+        return not np.allclose(jax.tree.leaves(a.params[key])[0], jax.tree.leaves(b.params[key])[0])
+
+    assert moved(first, second, "critic")
+    assert not moved(first, second, "net") and not moved(first, second, "target_critic")

@@ -17,7 +17,7 @@ ENV = {
 
 
 def test_episode_ring_keeps_the_last_100_returns_in_order():
-    stats = EpisodeStats(jnp.zeros(2), jnp.full(RECENT_EPISODES, jnp.nan), jnp.zeros((), jnp.int32))
+    stats = EpisodeStats.create(2, RECENT_EPISODES)
     for i in range(60):  # both envs finish an episode every step with returns i and i + 1000
         stats = stats.record(jnp.array([i, i + 1000.0]), jnp.array([True, True]))
     assert int(stats.episodes) == 120
@@ -27,8 +27,22 @@ def test_episode_ring_keeps_the_last_100_returns_in_order():
     np.testing.assert_allclose(float(stats.mean_recent_return()), expected.mean())
 
 
+def test_returns_as_they_stood_at_an_earlier_step():
+    """A ring longer than 100 answers total_reward at a step inside the update: the last <= 100 episodes
+    finished by then, and how many had."""
+    stats = EpisodeStats.create(1, RECENT_EPISODES + 50)
+    for i in range(130):  # one episode a step, of return i
+        stats = stats.record(jnp.array([float(i)]), jnp.array([True]))
+    assert int(stats.episodes_at(120)) == 120 and int(stats.episodes_at(130)) == 130
+    np.testing.assert_allclose(float(stats.mean_return_at(120)), np.mean(np.arange(20, 120)))
+    np.testing.assert_allclose(float(stats.mean_return_at(130)), np.mean(np.arange(30, 130)))
+    np.testing.assert_allclose(float(stats.mean_recent_return()), np.mean(np.arange(30, 130)))
+    early = EpisodeStats.create(1, RECENT_EPISODES + 50).record(jnp.array([5.0]), jnp.array([False]))
+    assert np.isnan(float(early.mean_return_at(1)))
+
+
 def test_episode_return_accumulates_until_done():
-    stats = EpisodeStats(jnp.zeros(2), jnp.full(RECENT_EPISODES, jnp.nan), jnp.zeros((), jnp.int32))
+    stats = EpisodeStats.create(2, RECENT_EPISODES)
     stats = stats.record(jnp.array([1.0, 2.0]), jnp.array([False, False]))
     assert np.isnan(float(stats.mean_recent_return()))
     stats = stats.record(jnp.array([1.0, 2.0]), jnp.array([True, False]))
@@ -89,6 +103,26 @@ def test_normalised_observations_use_the_running_statistics_of_the_raw_ones():
     assert not np.allclose(step.reward, raw_step.reward)  # the learning reward is scaled
 
 
-def test_continuous_actions_are_clipped_to_the_bounds():
+def test_continuous_actions_are_rescaled_from_minus_one_one_and_clipped_to_the_bounds():
+    """SLM Lab's RescaleAction: Pendulum's torque in [-2, 2] is 2 x the policy's action."""
     env = envs.make({**ENV, "name": "Pendulum-v1"})
-    np.testing.assert_array_equal(env.clip_action(jnp.array([[5.0], [-5.0], [0.5]])), [[2.0], [-2.0], [0.5]])
+    actions = jnp.array([[5.0], [-5.0], [0.5], [-1.0]])
+    np.testing.assert_allclose(env.to_env_action(actions), [[2.0], [-2.0], [1.0], [-2.0]])
+
+
+def test_clip_obs_clip_reward_and_max_t():
+    """clip_obs / clip_reward bound what the agent sees (10 by default when normalising, as SLM Lab's);
+    max_t sets the episode's time limit."""
+    env = envs.make({**ENV, "name": "MountainCar-v0", "clip_obs": 0.01, "clip_reward": 0.5, "max_t": 7})
+    obs, state = env.reset(jax.random.PRNGKey(0))
+    assert float(jnp.abs(obs).max()) <= 0.01
+    truncated = []
+    for t in range(8):
+        state, step = env.step(jax.random.PRNGKey(t), state, jnp.zeros(env.num_envs, jnp.int32))
+        assert float(step.reward.min()) == -0.5 and float(jnp.abs(step.obs).max()) <= 0.01
+        truncated.append(bool(step.truncated.all()))
+    assert truncated.index(True) == 6  # the 7th step ends the episode
+    assert float(state.stats.recent_returns[0]) == -7.0  # total_reward is the raw return
+    assert envs.reward_clip({"normalize_reward": True, "clip_reward": None}) == (-10.0, 10.0)
+    assert envs.reward_clip({"normalize_reward": False, "clip_reward": [-1, 2]}) == (-1.0, 2.0)
+    assert envs.obs_clip({"normalize_obs": True, "clip_obs": None}) == 10.0

@@ -14,7 +14,7 @@ from jaxlab.export import build_network, load_policy
 from jaxlab.io import checkpoints
 from jaxlab.io.paths import RunPaths
 from tests.helpers import built_from
-from tests.specs import tiny_dqn, tiny_pg_spec, tiny_sac, tiny_spec
+from tests.specs import tiny_dqn, tiny_pg_spec, tiny_sac, tiny_sarsa, tiny_spec
 
 
 def _with_net(raw: dict, **net) -> dict:
@@ -32,12 +32,13 @@ CASES = {
     "ppo": tiny_spec(),
     "ppo_shared": _with_net(tiny_spec(), shared=True),
     "ppo_continuous_normalised": tiny_spec(env={"name": "Pendulum-v1", "normalize_obs": True}),
-    "a2c_continuous": tiny_pg_spec({"name": "A2C"}, env="Pendulum-v1"),
-    "reinforce": tiny_pg_spec({"name": "REINFORCE"}),
-    "dqn_dueling": _with_net(tiny_dqn(), type="DuelingMLPNet"),
+    "a2c_continuous": tiny_pg_spec({"name": "ActorCritic", "lam": 0.95}, env="Pendulum-v1"),
+    "reinforce": tiny_pg_spec({"name": "Reinforce"}),
+    "dqn_dueling": _with_net(tiny_dqn(), type="DuelingMLPNet", hid_layers_activation="tanh"),
     "ddqn_minatar_conv": _minatar_ddqn(),
     "sac_continuous": tiny_sac(),
     "sac_discrete": tiny_sac(env="CartPole-v1"),
+    "sarsa": tiny_sarsa(),
 }
 
 
@@ -112,5 +113,5 @@ def test_the_loaded_policy_acts_as_the_algorithm(tmp_path, case):
     if env.discrete:
         np.testing.assert_array_equal(got, expected)
         assert len(set(got.tolist())) > 1  # the parity is not between constant actions
-    else:  # the env clips what it receives; the policy gives it within the bounds
-        np.testing.assert_allclose(got, np.clip(expected, env.action_low, env.action_high), atol=1e-5)
+    else:  # the policy acts in [-1, 1]; the loaded policy gives the env's action
+        np.testing.assert_allclose(got, np.asarray(env.to_env_action(jnp.asarray(expected))), atol=1e-5)

@@ -38,10 +38,10 @@ def test_checkpoints_load_as_plain_state_dicts(run_folder):
         assert all(t.dtype == torch.float32 for t in state_dict.values())
     policy = torch.load(run_folder / "model" / "tiny_t0_s0_net_model.pt", weights_only=True)
     assert {k: tuple(v.shape) for k, v in policy.items()} == {
-        "body.0.weight": (16, 4),
-        "body.0.bias": (16,),
-        "policy_head.weight": (2, 16),
-        "policy_head.bias": (2,),
+        "model.0.weight": (16, 4),
+        "model.0.bias": (16,),
+        "tails.0.weight": (2, 16),
+        "tails.0.bias": (2,),
     }
 
 

