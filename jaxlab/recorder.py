@@ -4,6 +4,7 @@ their metrics and graphs. Nothing numeric happens here; io/ writes the files."""
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass
 
@@ -235,6 +236,17 @@ class Recorder:
             f"{frames:,} frames in {seconds:.1f} s ({frames / max(seconds, 1e-9):,.0f} frames/s over"
             f" {sessions_in_words(self.layout.num_sessions)})"
         )
+
+
+# What writing a run folder imports when it first needs it (seconds in all): TensorBoard's writer, torch for
+# the .pt files, orbax for the training state.
+WRITER_MODULES = ("tensorboardX", "torch", "orbax.checkpoint")
+
+
+def import_writers() -> None:
+    """Import WRITER_MODULES, in the background while the program compiles (imports are thread-safe)."""
+    for module in WRITER_MODULES:
+        importlib.import_module(module)
 
 
 def sessions_in_words(count: int) -> str:

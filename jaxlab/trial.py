@@ -35,7 +35,7 @@ from jaxlab.io import log as run_log
 from jaxlab.io import specs, train_state
 from jaxlab.io.paths import RunPaths
 from jaxlab.io.progress import Progress
-from jaxlab.recorder import Recorder, SessionLayout, log_compiled, log_plan
+from jaxlab.recorder import Recorder, SessionLayout, import_writers, log_compiled, log_plan
 
 SECONDS_PER_CALL = 1.0  # target work per compiled call: fewer host round trips, still a live progress bar
 TRAIN_STATE_SECONDS = (
@@ -188,8 +188,10 @@ class TrialGroup:
         seed = self.spec["meta"]["random_seed"]
         # Every trial's sessions use the trial's own keys, so its trial spec run alone gives the same numbers.
         self.keys = jnp.tile(session_keys(seed, per_trial), (len(self.layout.trials), 1))
-        with ThreadPoolExecutor(2) as pool:  # the random baseline and the sessions' init run while we compile
+        # The random baseline, the sessions' init and the imports that writing needs run while we compile.
+        with ThreadPoolExecutor(3) as pool:
             baseline = pool.submit(envs.random_baseline, self.spec["env"], seed)
+            pool.submit(import_writers)
             unit = per_trial if len(self.layout.trials) > 1 else 1  # a search trial's sessions stay together
             self.batch = fit_to_device_memory(
                 self.built, self.layout.num_sessions, unit, self.options.hooks.device_memory

@@ -1,13 +1,14 @@
-"""The host loop of a program: a real SIGINT stops it at a call boundary with everything saved, and the
-resume gives the rows of a run never stopped (PPO; DQN with prioritized replay and SAC, whose replay state
-is the fragile part); a diverging session is frozen while the others train on; every session diverging
-still leaves the folder."""
+"""The host loop of a program: a real SIGINT stops it at a call boundary with everything saved, and the resume
+gives the rows of a run never stopped (DQN with prioritized replay and SAC, whose replay state is the
+fragile part; PPO's through the CLI in test_experiment.py); a diverging session is frozen while the others
+train on; every session diverging still leaves the folder."""
 
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +27,9 @@ def interrupt_after(calls: int) -> Hooks:
     def after_call(handled: int) -> None:
         if handled == calls:
             os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(
+                0.2
+            )  # the watcher thread takes the signal; without a pause a few more tiny calls go by
 
     return Hooks(seconds_per_call=1e-9, after_call=after_call)
 
@@ -38,7 +42,7 @@ RESUMED = {
 RESUMED["ddqn_per"]["agent"]["memory"]["name"] = "PrioritizedReplay"
 
 
-@pytest.mark.parametrize("algorithm", RESUMED)
+@pytest.mark.parametrize("algorithm", ["ddqn_per", "sac"])  # PPO's resume: test_experiment.py, by the CLI
 def test_an_interrupted_run_resumes_to_the_uninterrupted_rows(tmp_path, algorithm):
     validated = spec.validate(RESUMED[algorithm])
     experiment.run(validated, data_dir=str(tmp_path / "whole"), progress=False)

@@ -33,18 +33,23 @@ from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import EnvDescription, VecEnv, VecEnvState
 from jaxlab.schema import SpecError, choice, integer, real, schedule
 
+# How a Q-learner explores (the DQN family's and SARSA's keys): `behaviour_action`.
+EXPLORATION_SCHEMA = {
+    "action_pdtype": choice("Argmax", "Argmax", "Categorical", "default"),
+    "action_policy": choice("epsilon_greedy", "epsilon_greedy", "boltzmann", "default"),
+    "explore_var_spec": {
+        **schedule(1.0),
+        "name": choice("linear_decay", "no_decay", "linear_decay", "rate_decay"),
+        "end_val": real(0.1, 0.0, nullable=True),
+        "end_step": integer(10_000),
+    },
+}
+
 
 def _algorithm_schema(name: str) -> dict:
     return {
         "name": choice(name, name),
-        "action_pdtype": choice("Argmax", "Argmax", "Categorical", "default"),
-        "action_policy": choice("epsilon_greedy", "epsilon_greedy", "boltzmann", "default"),
-        "explore_var_spec": {
-            **schedule(1.0),
-            "name": choice("linear_decay", "no_decay", "linear_decay", "rate_decay"),
-            "end_val": real(0.1, 0.0, nullable=True),
-            "end_step": integer(10_000),
-        },
+        **EXPLORATION_SCHEMA,
         "gamma": real(0.99, 0.0, 1.0),
         **off_policy.CADENCE_SCHEMA,
         "training_batch_iter": integer(1, 1),

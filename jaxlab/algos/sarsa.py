@@ -20,25 +20,18 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxlab.algos.base import Algorithm, StepMetrics
-from jaxlab.algos.dqn import behaviour_action
+from jaxlab.algos.dqn import EXPLORATION_SCHEMA, act, behaviour_action
 from jaxlab.algos.losses import Loss
 from jaxlab.algos.networks import NET_TYPES, QNet, body_schema, make_body
 from jaxlab.algos.optim import OptimSettings, apply_gradients, spec_lr
 from jaxlab.algos.policy_nets import MEMORY_SCHEMA, check_memory
 from jaxlab.algos.schedules import Schedule
 from jaxlab.envs import EnvDescription, VecEnv, VecEnvState
-from jaxlab.schema import SpecError, choice, integer, real, schedule
+from jaxlab.schema import SpecError, choice, integer, real
 
 ALGORITHM_SCHEMA = {
     "name": choice("SARSA", "SARSA"),
-    "action_pdtype": choice("Argmax", "Argmax", "Categorical", "default"),
-    "action_policy": choice("epsilon_greedy", "epsilon_greedy", "boltzmann", "default"),
-    "explore_var_spec": {
-        **schedule(1.0),
-        "name": choice("linear_decay", "no_decay", "linear_decay", "rate_decay"),
-        "end_val": real(0.1, 0.0, nullable=True),
-        "end_step": integer(10_000),
-    },
+    **EXPLORATION_SCHEMA,
     "gamma": real(0.99, 0.0, 1.0),
     "training_frequency": integer(32, 1),  # vector steps per update (the batch is x num_envs)
 }
@@ -140,16 +133,6 @@ def init(static: Static, key: jax.Array, hp: HParams) -> SarsaState:
     )
 
 
-def act(
-    static: Static, hp: HParams, params: dict, obs: jax.Array, key: jax.Array, explore: bool
-) -> jax.Array:
-    """Greedy actions [E], or exploring ones at explore_var's end value."""
-    q_values = static.q_net.apply(params["net"], obs)
-    if explore:
-        return behaviour_action(static, q_values, key, hp.explore_var.end_val)
-    return jnp.argmax(q_values, -1)
-
-
 def collect(static: Static, state: SarsaState) -> tuple[SarsaState, Experience]:
     """`time_horizon` vector steps of the exploring policy, and each step's a'."""
     explore_var = state.hp.explore_var(state.frame)
@@ -204,7 +187,7 @@ ALGORITHM = Algorithm(
     configure=configure,
     init=init,
     update=update,
-    act=act,
+    act=act,  # the DQN family's: greedy, or exploring at explore_var's end value
     nets=dict,
     networks=lambda static: {"net": static.q_net},
     check=check,

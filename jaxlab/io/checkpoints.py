@@ -7,9 +7,8 @@ import re
 import shutil
 
 import numpy as np
-import torch
 
-from jaxlab.export import flax_to_state_dict
+from jaxlab.export.convert import flax_to_state_dict
 from jaxlab.io.files import atomic_write
 from jaxlab.io.paths import RunPaths
 
@@ -20,6 +19,8 @@ def save_networks(
     """Write `model/{name}_t{T}_s{S}_[ckpt-best_]{net}_model.pt` for each named network's Flax variables
     (numpy leaves); returns the paths. With normalised observations each file also carries the
     statistics as `obs_norm.mean` and `obs_norm.var`, so the network can be used on raw observations."""
+    import torch  # here, not at import: a run pays for torch when it writes its first .pt, not at start-up
+
     written = []
     norm = {} if obs_stats is None else {"obs_norm.mean": obs_stats.mean, "obs_norm.var": obs_stats.var}
     for net_name, variables in networks.items():

@@ -8,9 +8,6 @@ import glob
 import os
 import resource
 
-from tensorboardX import SummaryWriter
-from tensorboardX.proto.summary_pb2 import Summary
-
 EVENT_FILES = "events.out.tfevents.*"
 
 
@@ -23,12 +20,16 @@ class SessionWriters:
             for folder in session_dirs:
                 for path in glob.glob(os.path.join(folder, EVENT_FILES)):
                     os.remove(path)
+        from tensorboardX import SummaryWriter  # here: tensorboardX (with torch) takes ~2 s to import
+
         # A deep queue: with the default of 10 events every add waits on the writer thread.
         self.writers = [SummaryWriter(folder, max_queue=100_000) for folder in session_dirs]
 
     def add_rows(self, session: int, kind: str, rows: list[dict]) -> None:
         """One event per row holding all its columns: the same scalars as one `add_scalar` per column,
         at a fraction of the cost (tensorboardX spends ~70 us per event)."""
+        from tensorboardX.proto.summary_pb2 import Summary
+
         file_writer = self.writers[session].file_writer
         for row in rows:
             values = [

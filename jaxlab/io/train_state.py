@@ -10,8 +10,6 @@ import os
 import shutil
 from typing import Any
 
-import orbax.checkpoint as ocp
-
 from jaxlab.io.files import write_json
 
 STATE, PROGRESS = "state", "progress.json"
@@ -23,6 +21,8 @@ def save(path: str, state: Any, progress: dict) -> None:
     for leftover in (new, old):
         if os.path.exists(leftover):
             shutil.rmtree(leftover)
+    import orbax.checkpoint as ocp  # here, not at start-up: orbax takes ~0.4 s to import
+
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(os.path.join(new, STATE), state)
     checkpointer.wait_until_finished()
@@ -36,6 +36,8 @@ def save(path: str, state: Any, progress: dict) -> None:
 
 def load(path: str, target: Any) -> tuple[Any, dict]:
     """The saved state, restored onto `target`'s shapes and shardings, and its progress."""
+    import orbax.checkpoint as ocp
+
     path = os.path.abspath(path)
     with open(os.path.join(path, PROGRESS)) as f:
         progress = json.load(f)

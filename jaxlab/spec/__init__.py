@@ -30,6 +30,12 @@ __all__ = [
 ]
 
 
+# SLM Lab's net types that jaxlab does not build, and what to use meanwhile.
+NETS_NOT_YET = {
+    "RecurrentNet": "its GRU/LSTM over seq_len windows is not built yet; use MLPNet or TorchArcNet",
+}
+
+
 def schema_of(algorithm: algos.Algorithm) -> dict:
     """The whole schema of a spec of `algorithm`."""
     agent = {"name": Field(None, "str", nullable=True), **algorithm.schema}  # agent.name: SLM Lab's label
@@ -60,7 +66,18 @@ def _algorithm_of(raw: dict) -> algos.Algorithm:
             f"agent.algorithm.name = {show(name)} is not a known algorithm"
             f" (known: {', '.join(algos.ALGORITHMS)}){suggest(str(name), algos.ALGORITHMS)}"
         )
+    _refuse_nets_not_yet(raw["agent"])
     return algos.get(name)
+
+
+def _refuse_nets_not_yet(agent: dict) -> None:
+    """SLM Lab's net types jaxlab lacks, named before their keys read as misspellings."""
+    for section in ("net", "critic_net"):
+        net_type = (agent.get(section) or {}).get("type") if isinstance(agent.get(section), dict) else None
+        if net_type in NETS_NOT_YET:
+            raise SpecError(
+                f"agent.{section}.type = {net_type} is SLM Lab's, not yet jaxlab's — {NETS_NOT_YET[net_type]}"
+            )
 
 
 def validate(raw: Any) -> dict:

@@ -143,6 +143,7 @@ def test_slm_keys_keep_their_meaning():
         ),
         (["agent.memory.name=OnPolicyReplay"], "OnPolicyReplay trains on whole episodes"),
         (["agent.algorithm.name=CrossQ"], "agent.algorithm.name = CrossQ is SLM Lab's, not yet jaxlab's"),
+        (["agent.net.type=RecurrentNet"], "agent.net.type = RecurrentNet is SLM Lab's, not yet jaxlab's"),
         (["agent.algorithm.name=A2C"], "SLM Lab's algorithm is called ActorCritic"),
         (
             ["agent.net.arc.modules.body.Sequential=[{LazyBatchRenorm1d: {}}]"],
