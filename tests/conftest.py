@@ -1,5 +1,10 @@
 import os
 
+# Tests compile many small programs and run each briefly: LLVM's optimisation level 0 compiles them about a
+# third faster. Float rounding may differ from the default level's, but every test compares runs made under
+# the same flags (subprocesses inherit them). Set before JAX is imported.
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+
 import pytest
 
 from jaxlab.devices import enable_compilation_cache
